@@ -1,0 +1,1 @@
+"""pytest11 entry point of Raceway (options only; the detector loads with --raceway)."""

@@ -1,0 +1,1 @@
+"""Raceway for Python."""
