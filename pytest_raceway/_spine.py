@@ -1,0 +1,117 @@
+"""The plugin's only door to the SDK and the engine (one place to follow their contracts).
+
+Everything here imports lazily: this module is loaded only once Raceway is on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+
+def recorder() -> Any:
+    from raceway_sdk import _recorder
+
+    return _recorder
+
+
+def make_engine() -> Any:
+    from raceway_server.engine import Engine
+
+    return Engine(on_race=None)
+
+
+@contextlib.contextmanager
+def suspended() -> Iterator[None]:
+    """The recorder's own-activity guard; a no-op before the recorder exists."""
+    try:
+        rec = recorder()
+    except ImportError:
+        yield
+        return
+    with rec.suspended():
+        yield
+
+
+def parse_batch(body: bytes) -> Any:
+    from raceway_sdk.protocol.events import parse_batch as parse
+
+    return parse(body)
+
+
+def dumps_batch(events: list[Any]) -> bytes:
+    from raceway_sdk.protocol.events import dumps_batch as dumps
+
+    return dumps(events)
+
+
+def event_to_wire(event: Any) -> dict[str, Any]:
+    from raceway_sdk.protocol.events import event_to_wire as to_wire
+
+    return to_wire(event)
+
+
+def to_dict(obj: Any) -> Any:
+    """``to_dict()`` when the object has one (Race, Access, TaskInfo), else a plain copy."""
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if hasattr(obj, "__slots__"):
+        return {name: getattr(obj, name, None) for name in obj.__slots__}
+    if hasattr(obj, "__dict__"):
+        return dict(vars(obj))
+    return obj
+
+
+def install(include: list[str], exclude: list[str], roots: list[str]) -> None:
+    from raceway_sdk import instrument
+
+    instrument.install({"include": include, "exclude": exclude, "roots": roots})
+
+
+def uninstall() -> None:
+    from raceway_sdk import instrument
+
+    instrument.uninstall()
+
+
+def not_instrumented() -> list[dict[str, str]]:
+    """Modules the import hook could not rewrite, as ``{"module", "reason"}`` dicts."""
+    from raceway_sdk import instrument
+
+    func = getattr(instrument, "not_instrumented", None)
+    if func is None:
+        from raceway_sdk.instrument import rewrite
+
+        func = rewrite.not_instrumented
+    out: list[dict[str, str]] = []
+    status = getattr(instrument, "status", None)
+    for part, reason in (status()["skipped"] if status is not None else {}).items():
+        out.append({"module": f"raceway_sdk.instrument.{part}", "reason": str(reason)})
+    for item in func():
+        if isinstance(item, dict):
+            out.append({"module": str(item.get("module")), "reason": str(item.get("reason"))})
+        else:
+            module, reason = (list(item) + ["", ""])[:2]
+            out.append({"module": str(module), "reason": str(reason)})
+    return out
+
+
+def track(obj: Any, name: str | None = None) -> Any:
+    from raceway_sdk.instrument.proxy import track as track_obj
+
+    return track_obj(obj, name) if name is not None else track_obj(obj)
+
+
+def html_renderer() -> Any:
+    """``raceway_server.report.write_html(session_doc, path)`` once the reports issue lands."""
+    import importlib
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec("raceway_server.report") is None:
+            return None
+    except ImportError:
+        return None
+    report = importlib.import_module("raceway_server.report")
+    return getattr(report, "write_html", None)

@@ -1,0 +1,1 @@
+"""Subcommands of ``raceway``: one module per command (see :mod:`raceway_server.cli`)."""

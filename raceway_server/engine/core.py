@@ -1,0 +1,387 @@
+"""The incremental engine: per-trace events, task registry, clocks and race detection.
+
+``Engine.add`` / ``add_batch`` take events in any order across processes (program order per
+task) and update the results at once; ``races()`` can be read at any time. Events of our SDK
+(``ext["trusted_vc"]``) are decided from their own vector clocks; events of the original SDKs get
+clocks from :mod:`.original`. Race rules and the exactness argument live in :mod:`.races`.
+
+Thread safety: one private re-entrant lock guards all state. The only user code ever called
+while holding it is the ``on_race`` callback, invoked after each ``add``/``add_batch`` has
+finished updating the state (so it may read the engine); it must not wait for other threads
+that use the engine. Exceptions it raises are counted (``stats()["callback_errors"]``) and
+swallowed, so a failing callback cannot corrupt the analysis.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from raceway_sdk.protocol.events import Event
+
+from .model import WRITE_TYPES, Access, Race, TaskInfo
+from .original import OriginalClocks
+from .races import TYPE_CODES, Entry, TraceRaces
+
+OnRace = Callable[[Race], Any]
+
+
+class _Trace:
+    """Everything the engine holds for one trace."""
+
+    __slots__ = ("id", "events", "races", "state", "tasks", "orig", "closed")
+
+    def __init__(self, engine: Engine, trace_id: int) -> None:
+        self.id = trace_id
+        self.events: list[Event] = []
+        self.races: list[Race] = []
+        self.tasks: dict[str, TaskInfo] = {}
+        self.orig: OriginalClocks | None = None
+        self.closed = False
+        self.state: TraceRaces = self._new_state(engine)
+
+    def _new_state(self, engine: Engine) -> TraceRaces:
+        def found(sev: str, loc: str, a: Entry, b: Entry, stale: Entry | None) -> None:
+            engine._report(self, sev, loc, a, b, stale)
+
+        return TraceRaces(found, self._entries)
+
+    def _entries(self) -> Iterator[tuple[str, Entry]]:
+        """Every analysable access of the trace as ``(loc, entry)``, in arrival order."""
+        orig = self.orig
+        for e in self.events:
+            if e.kind != "StateChange":
+                continue
+            item = _entry_of(e, orig)
+            if item is not None:
+                yield item
+
+
+def _entry_of(e: Event, orig: OriginalClocks | None) -> tuple[str, Entry] | None:
+    ext = e.ext
+    data = e.data
+    code = TYPE_CODES.get(data.get("access_type"))  # type: ignore[arg-type]
+    site = data.get("location")
+    if code is None or type(site) is not str:
+        return None
+    if ext is not None and ext.get("trusted_vc") is True:
+        task = ext.get("task")
+        vc = e.vc
+        loc = ext.get("loc") or data.get("variable")
+        if type(task) is not str or type(loc) is not str:
+            return None
+        return loc, (task, vc, vc.get(task, 0), site, code, ext.get("loop"), ext.get("seg", 0), e)
+    if orig is None:
+        return None
+    clock = orig.clocks.get(e.id)
+    if clock is None:
+        return None
+    task, vc = clock
+    loc = (ext.get("loc") if ext else None) or data.get("variable")
+    if type(loc) is not str:
+        return None
+    return loc, (task, vc, vc.get(task, 0), site, code, None, 0, e)
+
+
+def _created_at(stack: Any) -> str | None:
+    if isinstance(stack, list) and stack:
+        frame = stack[0]
+        if isinstance(frame, (list, tuple)) and len(frame) >= 2:
+            return f"{frame[0]}:{frame[1]}"
+    return None
+
+
+class Engine:
+    """Incremental happens-before race detection over many traces (docs/internals.md)."""
+
+    def __init__(self, on_race: OnRace | None = None) -> None:
+        self._lock = threading.RLock()
+        self._on_race = on_race
+        self._traces: dict[int, _Trace] = {}
+        self._races: list[Race] = []
+        self._pending: list[Race] = []
+        self._next_id = 1
+        self._events = 0
+        self._accesses = 0
+        self._dropped: dict[str, int] = {}
+        self._callback_errors = 0
+        self._after_close = 0
+
+    # ------------------------------------------------------------------ ingestion
+
+    def add(self, event: Event) -> None:
+        """Add one event (thread-safe)."""
+        self.add_batch((event,))
+
+    def emit(self, event: Event) -> None:
+        """Sink protocol of the SDK recorder (embedded mode): same as :meth:`add`."""
+        self.add_batch((event,))
+
+    def add_batch(self, events: Iterable[Event]) -> None:
+        """Add events in arrival order; races found are reported through ``on_race``."""
+        with self._lock:
+            self._add_batch(events)
+            if self._pending:
+                self._fire()
+
+    def _add_batch(self, events: Iterable[Event]) -> None:
+        traces = self._traces
+        codes = TYPE_CODES
+        last_tid: Any = None
+        tr: Any = None
+        tasks: dict[str, TaskInfo] = {}
+        access: Any = None
+        n = 0
+        na = 0
+        for e in events:
+            n += 1
+            tid = e.trace_id
+            if tid != last_tid:
+                tr = traces.get(tid)
+                if tr is None:
+                    tr = traces[tid] = _Trace(self, tid)
+                elif tr.closed:
+                    tr.closed = False
+                    self._after_close += 1
+                last_tid = tid
+                tasks = tr.tasks
+                access = tr.state.access
+            tr.events.append(e)
+            ext = e.ext
+            if ext is None or ext.get("trusted_vc") is not True:
+                na += self._add_original(tr, e)
+                continue
+            task = ext.get("task")
+            kind = e.kind
+            if task not in tasks:
+                if type(task) is not str:
+                    self._drop("trusted event without a string raceway.task")
+                    continue
+                self._note_task(tr, task, e)
+            if kind == "StateChange":
+                data = e.data
+                code = codes.get(data.get("access_type"))
+                site = data.get("location")
+                loc = ext.get("loc") or data.get("variable")
+                vc = e.vc
+                ep = vc.get(task, 0)
+                if code is None or type(site) is not str or type(loc) is not str or not ep:
+                    self._drop_access(e, code, site, loc, ep)
+                    continue
+                na += 1
+                access(loc, (task, vc, ep, site, code, ext.get("loop"), ext.get("seg", 0), e))
+            elif kind == "AsyncSpawn":
+                self._note_spawn(tr, task, e)
+        self._events += n
+        self._accesses += na
+
+    def _add_original(self, tr: _Trace, e: Event) -> int:
+        orig = tr.orig
+        if orig is None:
+            orig = tr.orig = OriginalClocks(tr.id)
+        meta = e.meta
+        if meta is None or type(meta.thread_id) is not str or type(e.vc) is not dict:
+            self._drop("original event without metadata.thread_id / causality_vector")
+            return 0
+        task, vc = orig.add(e)
+        if task not in tr.tasks:
+            tr.tasks[task] = TaskInfo(task, task, "context", loop=None)
+        if e.kind == "AsyncSpawn":
+            child = e.data.get("task_id")
+            if isinstance(child, str) and child not in tr.tasks:
+                tr.tasks[child] = TaskInfo(child, child, "spawned", parent=task)
+            return 0
+        if e.kind != "StateChange":
+            return 0
+        item = _entry_of(e, orig)
+        if item is None:
+            self._drop("StateChange without a valid access_type / location / variable")
+            return 0
+        tr.state.access(*item)
+        return 1
+
+    def _drop(self, reason: str) -> None:
+        self._dropped[reason] = self._dropped.get(reason, 0) + 1
+
+    def _drop_access(self, e: Event, code: Any, site: Any, loc: Any, ep: int) -> None:
+        if code is None:
+            self._drop("StateChange with an unknown access_type")
+        elif type(site) is not str:
+            self._drop("StateChange without a string location")
+        elif type(loc) is not str:
+            self._drop("StateChange without raceway.loc or variable")
+        else:
+            self._drop("trusted StateChange whose vector clock lacks its own task")
+
+    def _note_task(self, tr: _Trace, task: str, e: Event) -> None:
+        ext = e.ext or {}
+        kind = "asyncio" if ext.get("loop") is not None else "thread"
+        tr.tasks[task] = TaskInfo(task, task, kind, loop=ext.get("loop"))
+
+    def _note_spawn(self, tr: _Trace, parent: str, e: Event) -> None:
+        ext = e.ext or {}
+        child = ext.get("child")
+        if type(child) is not str:
+            return
+        stack = ext.get("stack")
+        origin = ext.get("origin_trace")
+        tr.tasks[child] = TaskInfo(
+            child,
+            str(ext.get("child_name") or child),
+            str(ext.get("child_kind") or "task"),
+            parent=parent,
+            created_at=_created_at(stack),
+            stack=stack if isinstance(stack, list) else None,
+            origin_trace=origin if isinstance(origin, int) else None,
+            loop=ext.get("child_loop"),
+        )
+
+    # ------------------------------------------------------------------ reports
+
+    def _report(
+        self, tr: _Trace, sev: str, loc: str, a: Entry, b: Entry, stale: Entry | None
+    ) -> None:
+        first, second = self._access(tr, a), self._access(tr, b)
+        stale_acc = self._access(tr, stale) if stale is not None else None
+        if sev != "lost-update" and second.timestamp_ns < first.timestamp_ns:
+            first, second = second, first
+        sa, sb = a[3], b[3]
+        key = (sa, sb) if sa <= sb else (sb, sa)
+        variable = a[7].data.get("variable") or loc
+        race = Race(
+            self._next_id,
+            tr.id,
+            sev,
+            str(variable),
+            loc,
+            first,
+            second,
+            _explain(tr, sev, str(variable), first, second, stale_acc),
+            key,
+            stale_acc,
+        )
+        self._next_id += 1
+        tr.races.append(race)
+        self._races.append(race)
+        if self._on_race is not None:
+            self._pending.append(race)
+
+    def _access(self, tr: _Trace, entry: Entry) -> Access:
+        task = entry[0]
+        info = tr.tasks.get(task) or TaskInfo(task, task, "task")
+        return Access(entry[7], info, entry[1])
+
+    def _fire(self) -> None:
+        pending, self._pending = self._pending, []
+        cb = self._on_race
+        for race in pending:
+            try:
+                cb(race)  # type: ignore[misc]
+            except Exception:
+                self._callback_errors += 1
+
+    # ------------------------------------------------------------------ results
+
+    def races(self, trace_id: int | None = None) -> list[Race]:
+        """Reported races in detection order (all traces, or one)."""
+        with self._lock:
+            if trace_id is None:
+                return list(self._races)
+            tr = self._traces.get(trace_id)
+            return list(tr.races) if tr is not None else []
+
+    def trace_events(self, trace_id: int) -> list[Event]:
+        """The trace's events in arrival order (kept after :meth:`close_trace`)."""
+        with self._lock:
+            tr = self._traces.get(trace_id)
+            return list(tr.events) if tr is not None else []
+
+    def trace_ids(self) -> list[int]:
+        with self._lock:
+            return list(self._traces)
+
+    def tasks(self, trace_id: int | None = None) -> dict[str, TaskInfo]:
+        """Task registry: every task seen (all traces, or one trace's)."""
+        with self._lock:
+            if trace_id is not None:
+                tr = self._traces.get(trace_id)
+                return dict(tr.tasks) if tr is not None else {}
+            out: dict[str, TaskInfo] = {}
+            for tr in self._traces.values():
+                out.update(tr.tasks)
+            return out
+
+    def clock_of(self, event: Event) -> tuple[str, dict[str, int]]:
+        """The effective task and vector clock the engine used for ``event``."""
+        ext = event.ext
+        if ext is not None and ext.get("trusted_vc") is True:
+            task = ext.get("task")
+            if type(task) is str:
+                return task, event.vc
+        tr = self._traces.get(event.trace_id)
+        clock = tr.orig.clocks.get(event.id) if tr is not None and tr.orig is not None else None
+        if clock is None:
+            raise KeyError(f"event {event.id:032x} was not added to this engine")
+        return clock
+
+    def close_trace(self, trace_id: int) -> None:
+        """Free the trace's per-location state; events, tasks and races stay readable."""
+        with self._lock:
+            tr = self._traces.get(trace_id)
+            if tr is None or tr.closed:
+                return
+            reported = tr.state.reported
+            tr.state = tr._new_state(self)
+            tr.state.reported = reported  # a reopened trace never reports a pair twice
+            tr.closed = True
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            fast = sum(t.state.fast_hits for t in self._traces.values())
+            rebuilds = sum(t.state.rebuilds for t in self._traces.values())
+            locs = sum(len(t.state.locs) for t in self._traces.values())
+            return {
+                "events": self._events,
+                "accesses": self._accesses,
+                "fast_path_hits": fast,
+                "rebuilds": rebuilds,
+                "races": len(self._races),
+                "traces": len(self._traces),
+                "locations": locs,
+                "dropped": sum(self._dropped.values()),
+                "dropped_by_reason": dict(self._dropped),
+                "callback_errors": self._callback_errors,
+                "events_after_close": self._after_close,
+            }
+
+
+def _explain(
+    tr: _Trace, sev: str, variable: str, a: Access, b: Access, stale: Access | None
+) -> str:
+    """One sentence naming the missing happens-before edge."""
+    ta = tr.tasks.get(a.task) or TaskInfo(a.task, a.task, "task")
+    tb = tr.tasks.get(b.task) or TaskInfo(b.task, b.task, "task")
+    if sev == "lost-update" and stale is not None:
+        return (
+            f"Lost update on {variable!r}: {ta.describe()} read it at {stale.location}, "
+            f"suspended, and wrote it back at {a.location}, while {tb.describe()} wrote it at "
+            f"{b.location} with no happens-before edge to or from that read (no lock, event, "
+            f"queue or join orders them), so one of the two updates is lost."
+        )
+    what_a = "write" if a.access_type in WRITE_TYPES else "read"
+    what_b = "write" if b.access_type in WRITE_TYPES else "read"
+    between = (
+        f"between the {what_a} of {variable!r} at {a.location} and the {what_b} at {b.location}"
+    )
+    if tb.parent == ta.id or ta.parent == tb.id:
+        parent, child = (ta, tb) if tb.parent == ta.id else (tb, ta)
+        return (
+            f"No happens-before edge {between}: {child.describe()} was started by "
+            f"{parent.describe()}, but {parent.id} neither joins it nor locks or hands off to "
+            f"it in between."
+        )
+    return (
+        f"No happens-before edge between {ta.describe()} and {tb.describe()}: neither joins, "
+        f"locks or hands off to the other {between}."
+    )

@@ -1,0 +1,285 @@
+"""Per-location race state: epoch checks in the style of FastTrack, exact per pair of sites.
+
+An access is the tuple ``(task, vc, epoch, site, code, loop, seg, event)`` (an *entry*): ``epoch``
+is ``vc[task]``, ``code`` has bit 1 for writes and bit 2 for atomics, ``loop`` is the event-loop
+id or None (preemptive thread). ``x`` happened before ``y`` iff ``x.epoch <= y.vc[x.task]``.
+
+Rules (docs/internals.md, "Engine"): a *pair race* is two accesses of different tasks, at least one
+a write, not both atomic, neither happened before the other, and not two tasks of one event loop.
+A *lost update* is ``(r, w, b)``: task A on loop L read the location (``r``, A's last read before
+``w``), wrote it in a later segment (``w``, ``w.seg > r.seg``), and task B != A on L wrote it
+(``b``) concurrently with ``r`` (``r``/``b`` not both atomic). A pair race is reported under the key
+``sorted(site(x), site(y))``, a lost update under ``sorted(site(w), site(b))``, once per trace.
+
+What a location keeps (O(1) in the common case, no all-pairs scan):
+
+* the *frontier*: for every key ``(site, code, loop)`` the accesses of that key that happened
+  before no later-arrived access of the same key (an access that happened before a newer one of
+  the same key is pruned: program order within a task, or a lock/join/hand-off across tasks);
+* per task of an event loop: its last read with the writes of other tasks of that loop that are
+  concurrent with it (*witnesses*), the sites it later wrote in a later segment (*stale writes*),
+  and older reads that still own stale-write sites (a site moves to the newest read owning it).
+
+Invariant (exactness). Call an arrival *in order* when the new access happened before no access
+already seen at the location, and let events of one task arrive in program order (every sink
+preserves emission order; the embedded sink delivers a linear extension of happens-before).
+Then for every arrived access ``x`` there is a frontier access ``w`` of the same key with ``x = w``
+or ``x`` happened before ``w``. For an in-order ``y``: if ``x`` and ``y`` race then ``w`` and ``y``
+race (``w`` after ``y`` would put ``x`` before ``y``; ``y`` before ``w`` contradicts in-order;
+``w`` of ``y``'s task arrived earlier so precedes ``y``), and ``w`` has ``x``'s site, type and loop,
+hence the same key and the same loop rule. So scanning the frontier finds exactly the racing
+site pairs; the same stand-in argument makes the witnesses of a new read exact, every later
+in-order write updates them, and moving a stale-write site to a newer read of the same atomicity
+loses nothing because a write concurrent with the older read is concurrent with the newer one.
+An arrival that is *not* in order is detected for free during the scan (it happened before some
+frontier access of another task: by the invariant that is equivalent) and triggers a rebuild:
+the location's accesses are replayed sorted by clock weight (``sum(vc)``, stable), which is a
+linear extension of happens-before consistent with program order, so the invariant holds again
+and the set of reported site pairs stays exact in every arrival order. The property test in
+tests/unit/test_engine_property.py checks it against an all-pairs oracle on shuffled traces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+# access type -> code: bit 1 = write, bit 2 = atomic
+TYPE_CODES: dict[str, int] = {
+    "Read": 0,
+    "Write": 1,
+    "AtomicRead": 2,
+    "AtomicWrite": 3,
+    "AtomicRMW": 3,
+}
+
+Entry = tuple  # (task, vc, epoch, site, code, loop, seg, event)
+# found(severity, loc, first, second, stale_read) builds and records the report
+Found = Callable[[str, str, Entry, Entry, "Entry | None"], None]
+
+
+class LUState:
+    """Lost-update bookkeeping of one event-loop task at one location."""
+
+    __slots__ = ("read", "witnesses", "stale", "old")
+
+    def __init__(self) -> None:
+        self.read: Entry | None = None  # the task's last read of the location
+        self.witnesses: dict[str, Entry] = {}  # site -> other-task write concurrent with `read`
+        self.stale: dict[str, tuple[Entry, Entry]] = {}  # site of w -> (w, read) since `read`
+        self.old: list[tuple[Entry, dict[str, tuple[Entry, Entry]]]] = []  # older reads
+
+
+class LocState:
+    """Everything one location keeps between accesses."""
+
+    __slots__ = ("entries", "lu", "last")
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        self.lu: dict[str, LUState] | None = None
+        self.last: Entry | None = None
+
+
+def _weight(entry: Entry) -> int:
+    return sum(entry[1].values())
+
+
+class TraceRaces:
+    """Race state of one trace: its locations and the site pairs already reported."""
+
+    __slots__ = ("locs", "reported", "found", "source", "index", "fast_hits", "rebuilds")
+
+    def __init__(self, found: Found, source: Callable[[], Iterable[tuple[str, Entry]]]) -> None:
+        self.locs: dict[str, LocState] = {}
+        self.reported: set[tuple[str, str]] = set()
+        self.found = found
+        # all (loc, entry) of the trace in arrival order; read only for the first rebuild
+        self.source = source
+        self.index: dict[str, list[Entry]] | None = None
+        self.fast_hits = 0
+        self.rebuilds = 0
+
+    # ------------------------------------------------------------------ hot path
+
+    def access(self, loc: str, y: Entry) -> None:
+        """Analyse one access (arrival order arbitrary, program order per task)."""
+        index = self.index
+        if index is not None:
+            hist = index.get(loc)
+            if hist is None:
+                index[loc] = [y]
+            else:
+                hist.append(y)
+        st = self.locs.get(loc)
+        if st is None:
+            st = self.locs[loc] = LocState()
+        else:
+            last = st.last
+            # Same-epoch fast path: same task, clock object, site, type, loop step as the
+            # location's previous access => every relation of `y` equals that access's.
+            if (
+                last is not None
+                and last[1] is y[1]
+                and last[3] == y[3]
+                and last[4] == y[4]
+                and last[6] == y[6]
+                and last[0] == y[0]
+            ):
+                self.fast_hits += 1
+                return
+        if not self._process(st, loc, y, True):
+            self._rebuild(loc)
+
+    def _process(self, st: LocState, loc: str, y: Entry, check_order: bool) -> bool:
+        """In-order step; returns False (changing nothing) if ``y`` arrived out of order."""
+        task, vc, ep, site, code, loop, seg, _ev = y
+        entries = st.entries
+        reported = self.reported
+        drop: list[int] | None = None
+        hits: list[Entry] | None = None
+        i = -1
+        for e in entries:
+            i += 1
+            et = e[0]
+            if et == task:
+                # earlier access of the same task: program order => it happened before `y`
+                if e[3] == site and e[4] == code and e[5] == loop:
+                    if drop is None:
+                        drop = [i]
+                    else:
+                        drop.append(i)
+                continue
+            ehb = e[2] <= vc.get(et, 0)
+            if ehb:
+                if e[3] == site and e[4] == code and e[5] == loop:
+                    if drop is None:
+                        drop = [i]
+                    else:
+                        drop.append(i)
+                continue
+            if ep <= e[1].get(task, 0):  # `y` happened before an access already seen
+                if check_order:
+                    return False
+                continue
+            ec = e[4]
+            if (code | ec) & 1 and not (code & ec & 2) and (loop is None or loop != e[5]):
+                s2 = e[3]
+                if ((site, s2) if site <= s2 else (s2, site)) not in reported:
+                    if hits is None:
+                        hits = [e]
+                    else:
+                        hits.append(e)
+        if hits is not None:
+            found = self.found
+            for e in hits:
+                s2 = e[3]
+                k = (site, s2) if site <= s2 else (s2, site)
+                if k not in reported:
+                    reported.add(k)
+                    found("write-write" if code & e[4] & 1 else "read-write", loc, e, y, None)
+        if loop is not None:
+            self._lost_updates(st, loc, y)
+        if drop is not None:
+            for j in reversed(drop):
+                del entries[j]
+        entries.append(y)
+        st.last = y
+        return True
+
+    # ------------------------------------------------------------------ asyncio rule
+
+    def _lost_updates(self, st: LocState, loc: str, y: Entry) -> None:
+        task, vc, _ep, site, code, loop, seg, _ev = y
+        lus = st.lu
+        if lus is None:
+            lus = st.lu = {}
+        reported = self.reported
+        found = self.found
+        if code & 1:
+            # `y` as the other task's write `b`: against every read of other tasks of this loop
+            for a_task, lu in lus.items():
+                if a_task == task:
+                    continue
+                r = lu.read
+                if r is None or r[5] != loop:
+                    continue
+                if not (r[4] & code & 2) and not (r[2] <= vc.get(a_task, 0)):
+                    if site not in lu.witnesses:
+                        lu.witnesses[site] = y
+                    for s_w, (w, rr) in lu.stale.items():
+                        k = (s_w, site) if s_w <= site else (site, s_w)
+                        if k not in reported:
+                            reported.add(k)
+                            found("lost-update", loc, w, y, rr)
+                for r_o, stale_o in lu.old:
+                    if not (r_o[4] & code & 2) and not (r_o[2] <= vc.get(a_task, 0)):
+                        for s_w, (w, rr) in stale_o.items():
+                            k = (s_w, site) if s_w <= site else (site, s_w)
+                            if k not in reported:
+                                reported.add(k)
+                                found("lost-update", loc, w, y, rr)
+            # `y` as the reading task's own later write `w`
+            own = lus.get(task)
+            if own is not None and own.read is not None and seg > own.read[6] and site not in own.stale:
+                r = own.read
+                own.stale[site] = (y, r)
+                ratomic = r[4] & 2
+                if own.old:
+                    for r_o, stale_o in own.old:
+                        if (r_o[4] & 2) == ratomic:
+                            stale_o.pop(site, None)
+                    own.old = [o for o in own.old if o[1]]
+                for s_b, b in own.witnesses.items():
+                    k = (site, s_b) if site <= s_b else (s_b, site)
+                    if k not in reported:
+                        reported.add(k)
+                        found("lost-update", loc, y, b, r)
+        else:
+            mine = lus.get(task)
+            if mine is None:
+                mine = lus[task] = LUState()
+            elif mine.read is not None and mine.stale:
+                mine.old.append((mine.read, mine.stale))
+            mine.read = y
+            mine.stale = {}
+            wit: dict[str, Entry] = {}
+            for e in st.entries:
+                ec = e[4]
+                et = e[0]
+                if (
+                    ec & 1
+                    and et != task
+                    and e[5] == loop
+                    and not (ec & code & 2)
+                    and not (e[2] <= vc.get(et, 0))
+                    and e[3] not in wit
+                ):
+                    wit[e[3]] = e
+            mine.witnesses = wit
+
+    # ------------------------------------------------------------------ out-of-order arrivals
+
+    def _rebuild(self, loc: str) -> None:
+        """Replay the location's accesses in a linear extension of happens-before."""
+        self.rebuilds += 1
+        index = self.index
+        if index is None:
+            index = {}
+            for lc, entry in self.source():
+                hist = index.get(lc)
+                if hist is None:
+                    index[lc] = [entry]
+                else:
+                    hist.append(entry)
+            self.index = index
+        st = self.locs[loc] = LocState()
+        for entry in sorted(index.get(loc, ()), key=_weight):
+            self._process(st, loc, entry, False)
+
+    # ------------------------------------------------------------------ introspection
+
+    def sizes(self) -> dict[str, Any]:
+        """Entries kept per location (memory check in tests and benchmarks)."""
+        n_entries = sum(len(s.entries) for s in self.locs.values())
+        return {"locations": len(self.locs), "entries": n_entries}

@@ -1,0 +1,145 @@
+"""Object identity that survives ``id()`` reuse.
+
+CPython reuses an object's ``id`` once the object is freed, so keying locations on ``id(obj)``
+would let a new object inherit the access history (and the race reports) of a dead one. Every
+object the recorder sees gets an :class:`Entry` with a process-unique ``serial`` instead:
+
+* weakrefable objects are tracked with a weak reference whose callback removes the entry when the
+  object dies (CPython runs the callback before the memory, hence the id, can be reused);
+* objects that cannot be weakly referenced (``dict``, ``list``, ``object()``, ``__slots__``
+  classes without ``__weakref__``) are kept alive by a strong reference until :func:`reset`
+  (called when the trace changes), so their id cannot be reused while their history matters.
+
+Every lookup also checks that the entry still refers to the very object asked about, so even a
+missed callback (or a free-threaded build's race) can never hand out a stale serial.
+An entry also carries the clock of a synchronisation object (``sync_vc``) so that it dies with
+the object.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import types
+import weakref
+from typing import Any
+
+__all__ = ["Entry", "lookup", "entry", "reset", "label", "strong_count", "SKIP_TYPES"]
+
+_serials = itertools.count(1)
+
+#: Types whose instances are never shared state: per-thread / per-context storage.
+SKIP_TYPES: tuple[type, ...] = (threading.local,)
+try:  # pragma: no cover - always present on CPython
+    import contextvars
+
+    SKIP_TYPES = SKIP_TYPES + (contextvars.ContextVar, contextvars.Context, contextvars.Token)
+except ImportError:  # pragma: no cover
+    pass
+
+
+class Entry:
+    """What the recorder knows about one live object."""
+
+    __slots__ = ("serial", "ref", "strong", "label", "name", "locs", "sync_vc", "skip", "module")
+
+    def __init__(self, serial: int, obj: Any, ref: weakref.ref | None) -> None:
+        self.serial = serial
+        self.ref = ref
+        self.strong = None if ref is not None else obj
+        tp = type(obj)
+        self.skip = isinstance(obj, SKIP_TYPES)
+        self.module = isinstance(obj, types.ModuleType)
+        if self.module:
+            self.name = obj.__name__
+            self.label = self.name
+        elif isinstance(obj, type):
+            self.name = obj.__qualname__
+            self.label = f"{self.name}@{serial}"
+        else:
+            self.name = tp.__name__
+            self.label = f"{self.name}@{serial}"
+        #: key -> (loc, variable) cache, filled by the recorder
+        self.locs: dict[Any, tuple[str, str]] = {}
+        #: vector clock stored by release-like operations on this object
+        self.sync_vc: dict[str, int] | None = None
+
+    def alive_is(self, obj: object) -> bool:
+        """True if this entry still describes ``obj`` (not a dead object with the same id)."""
+        ref = self.ref
+        return (ref() if ref is not None else self.strong) is obj
+
+
+class _Ref(weakref.ref):
+    __slots__ = ("key", "serial")
+
+
+_table: dict[int, Entry] = {}
+_strong_keys: set[int] = set()
+
+
+def _on_dead(wr: _Ref) -> None:
+    # Runs when a tracked object dies: forget it so its id can never resolve to its history.
+    ent = _table.get(wr.key)
+    if ent is not None and ent.serial == wr.serial:
+        _table.pop(wr.key, None)
+
+
+def lookup(obj: object) -> Entry | None:
+    """The live entry of ``obj`` or None (cheap: one dict lookup and one identity check)."""
+    ent = _table.get(id(obj))
+    if ent is not None and ent.alive_is(obj):
+        return ent
+    return None
+
+
+def entry(obj: object) -> Entry:
+    """The entry of ``obj``, created on first sight. Safe to call from several threads."""
+    key = id(obj)
+    ent = _table.get(key)
+    if ent is not None and ent.alive_is(obj):
+        return ent
+    serial = next(_serials)
+    try:
+        ref: _Ref | None = _Ref(obj, _on_dead)
+    except TypeError:
+        ref = None
+    new = Entry(serial, obj, ref)
+    if ref is not None:
+        ref.key = key
+        ref.serial = serial
+    if ent is not None:
+        # A stale entry for a dead object with this id (callback missed): replace it.
+        _table[key] = new
+        got = new
+    else:
+        got = _table.setdefault(key, new)  # atomic: two first accesses agree on one serial
+        if not got.alive_is(obj):  # lost to a stale entry inserted concurrently
+            _table[key] = new
+            got = new
+    if got is new and ref is None:
+        _strong_keys.add(key)
+    return got
+
+
+def label(obj: object) -> str:
+    """A short, unique, readable name for ``obj``: ``"Account@3"``."""
+    return entry(obj).label
+
+
+def reset() -> None:
+    """Drop the strong references (a trace ended): those objects get fresh serials later.
+
+    Weakly tracked entries stay: their serials are still unique while the objects live.
+    """
+    keys = list(_strong_keys)
+    _strong_keys.clear()
+    for key in keys:
+        ent = _table.get(key)
+        if ent is not None and ent.ref is None:
+            _table.pop(key, None)
+
+
+def strong_count() -> int:
+    """How many objects are kept alive for identity (surfaced in the recorder's stats)."""
+    return len(_strong_keys)

@@ -1,0 +1,869 @@
+"""The recorder: logical tasks, their vector clocks, and the events they emit.
+
+Every logical task (thread, executor callable, asyncio/anyio/trio task) has a :class:`TaskState`
+held in the ContextVar :data:`CURRENT`; its vector clock follows the rules of
+``raceway_sdk.protocol.clock`` (docs/internals.md "Clocks"). Instrumentation calls :func:`fork`,
+:func:`join`, :func:`release`, :func:`acquire` and :func:`access`; each emits an
+:class:`~raceway_sdk.protocol.events.Event` to the installed sink (``sink.emit(event)``).
+
+Robustness rules, in order of importance:
+
+* the recorder takes no lock that user code can hold (only a private lock around pure dict work);
+* a per-thread flag guards re-entrancy: events raised while the recorder or the sink runs (a
+  ``__del__`` during recording, the sink's own locks) are dropped and counted in :func:`stats`;
+* :func:`suspended` marks a thread's own activity (the transport) as ignored, also counted;
+* a sink exception is counted and never reaches user code.
+
+Threads that were not started through the patched ``Thread.start`` (C threads, threads started
+before instrumentation) get their own task lazily: they are concurrent with everything they did
+not synchronise with through an instrumented primitive.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextvars
+import itertools
+import os
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from time import time_ns
+from typing import Any, Protocol
+
+from raceway_sdk import _identity
+from raceway_sdk.protocol.clock import vc_join, vc_leq
+from raceway_sdk.protocol.events import Event, Metadata, new_event_id
+
+__all__ = [
+    "ALL",
+    "ATTR",
+    "CURRENT",
+    "GLOBAL",
+    "ITEM",
+    "Sink",
+    "Site",
+    "TaskState",
+    "access",
+    "access_global",
+    "acquire",
+    "activate",
+    "caller_location",
+    "capture_stack",
+    "configure",
+    "current",
+    "current_trace",
+    "deactivate",
+    "emit_custom",
+    "enabled",
+    "finish",
+    "fork",
+    "join",
+    "new_segment",
+    "register_site",
+    "release",
+    "reset_stats",
+    "set_sink",
+    "set_trace",
+    "stats",
+    "suspended",
+]
+
+
+class Sink(Protocol):
+    """Anything with ``emit(event)``: the embedded engine, the transport, a test collector."""
+
+    def emit(self, event: Event) -> None: ...
+
+
+# --------------------------------------------------------------------------- process identity
+
+_allocate_lock = _thread.allocate_lock  # private reference: instrumentation patches threading
+_INSTANCE = os.urandom(3).hex()
+_PID = os.getpid()
+_task_numbers = itertools.count(1)
+_TASK_NS = uuid.UUID("6f1c1e5e-7a0b-4c59-9d8e-2a6b1f0c3d47")
+_TAGS = {"sdk_language": "python"}
+_service_name = "python"
+_environment = "test"
+_meta_gen = 0
+_stack_depth = 16
+
+
+def configure(
+    service_name: str | None = None,
+    environment: str | None = None,
+    stack_depth: int | None = None,
+) -> None:
+    """Set what every event's metadata says about this process, and the stack bound."""
+    global _service_name, _environment, _meta_gen, _stack_depth
+    if service_name is not None:
+        if not isinstance(service_name, str) or not service_name:
+            raise ValueError(f"service_name must be a non-empty string, got {service_name!r}")
+        _service_name = service_name
+    if environment is not None:
+        if not isinstance(environment, str):
+            raise ValueError(f"environment must be a string, got {environment!r}")
+        _environment = environment
+    if stack_depth is not None:
+        if not isinstance(stack_depth, int) or not 0 <= stack_depth <= 256:
+            raise ValueError(f"stack_depth must be an int in 0..256, got {stack_depth!r}")
+        _stack_depth = stack_depth
+    _meta_gen += 1
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+class TaskState:
+    """One logical task: its id, its clock, and the same-epoch dedupe table."""
+
+    __slots__ = (
+        "id",
+        "name",
+        "kind",
+        "vc",
+        "loop",
+        "seg",
+        "parent",
+        "origin_trace",
+        "stack",
+        "done_vc",
+        "seen",
+        "meta",
+        "meta_gen",
+        "quiet",
+        "stacks",
+        "__weakref__",
+    )
+
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        vc: dict[str, int] | None = None,
+        parent: str | None = None,
+        loop: str | None = None,
+    ) -> None:
+        self.id = f"{_INSTANCE}/{next(_task_numbers)}"
+        self.name = name
+        self.kind = kind
+        base = vc if vc is not None else {}
+        new = dict(base)
+        new[self.id] = 1
+        self.vc: dict[str, int] = new
+        self.loop = loop
+        self.seg = 0
+        self.parent = parent
+        self.origin_trace: int | None = _trace_id
+        self.stack: list[list[Any]] | None = None
+        self.done_vc: dict[str, int] | None = None
+        self.seen: dict[Any, bool] = {}
+        self.meta: Metadata | None = None
+        self.meta_gen = -1
+        #: started while its parent was suspended (the transport's own threads): stays ignored
+        self.quiet = False
+        #: site -> (caller fingerprint, stack): see _site_stack
+        self.stacks: dict[Site, tuple[Any, list[list[Any]]]] = {}
+        _states.add(self)
+        _bump("tasks")
+
+    def __repr__(self) -> str:
+        return f"TaskState({self.id!r}, {self.kind}, {self.name!r})"
+
+
+CURRENT: contextvars.ContextVar[TaskState | None] = contextvars.ContextVar(
+    "raceway_task", default=None
+)
+
+
+class _ThreadFlags(threading.local):
+    # flags: bit 0 = the recorder/sink runs on this thread; +2 per suspended() level
+    flags = 0
+    state: TaskState | None = None
+
+
+_tls = _ThreadFlags()
+
+
+def current() -> TaskState:
+    """The running logical task, created lazily for the main thread and unpatched threads."""
+    state = CURRENT.get()
+    if state is None:
+        state = _lazy_state()
+    return state
+
+
+def _lazy_state() -> TaskState:
+    state = _tls.state
+    if state is None:
+        t = threading.current_thread()
+        if t is threading.main_thread():
+            state = TaskState("main", t.name)
+        else:
+            state = TaskState("thread", t.name)
+        state.stack = []
+        _tls.state = state
+    CURRENT.set(state)
+    return state
+
+
+def activate(state: TaskState) -> contextvars.Token[TaskState | None]:
+    """Make ``state`` the running task of the current context; returns the reset token."""
+    return CURRENT.set(state)
+
+
+def deactivate(token: contextvars.Token[TaskState | None]) -> None:
+    """Undo :func:`activate` (must run in the same context)."""
+    CURRENT.reset(token)
+
+
+# --------------------------------------------------------------------------- sites
+
+
+ATTR = "attr"
+ITEM = "item"
+GLOBAL = "global"
+_SITE_KINDS = (ATTR, ITEM, GLOBAL)
+
+
+class _All:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ALL"
+
+
+#: The key meaning "the whole container" (len, iteration, keys(), slices, list.append, ...).
+ALL: Any = _All()
+
+
+class Site:
+    """A static access site, registered once (e.g. by the rewriter at import time).
+
+    ``name`` is a display template for ``data["variable"]``: ``"{obj}.balance"``,
+    ``"{obj}[{key}]"`` (``obj`` = type or module name, ``key`` = the key's repr), a literal
+    such as ``"self.balance"``, or ``""`` for the default (``"Account.balance"``).
+    ``kind`` says how ``access(obj, key, ...)`` reads ``key``: attribute name or item key.
+    """
+
+    __slots__ = ("id", "file", "line", "func", "name", "kind", "location", "__weakref__")
+
+    def __init__(self, id: int, file: str, line: int, func: str, name: str, kind: str) -> None:
+        self.id = id
+        self.file = file
+        self.line = line
+        self.func = func
+        self.name = name
+        self.kind = kind
+        self.location = f"{file}:{line}"
+
+    def __repr__(self) -> str:
+        return f"Site({self.location}, {self.func}, {self.kind}, {self.name!r})"
+
+
+_sites: dict[tuple[str, int, str, str, str], Site] = {}
+_site_ids = itertools.count(1)
+
+
+def register_site(file: str, line: int, func: str, name: str = "", kind: str = ATTR) -> Site:
+    """Return the (interned) :class:`Site` for an access site. Cheap enough at import time."""
+    if kind not in _SITE_KINDS:
+        raise ValueError(f"site kind must be one of {', '.join(_SITE_KINDS)}, got {kind!r}")
+    if not isinstance(line, int) or line < 0:
+        raise ValueError(f"site line must be a non-negative int, got {line!r}")
+    key = (str(file), line, str(func), str(name), kind)
+    site = _sites.get(key)
+    if site is None:
+        site = _sites.setdefault(key, Site(next(_site_ids), key[0], line, key[2], key[3], kind))
+    return site
+
+
+# --------------------------------------------------------------------------- sink, trace, stats
+
+_sink: Sink | None = None
+_trace_id: int = uuid.uuid4().int
+_states: Any = None  # weakref.WeakSet[TaskState], created below (needs TaskState defined)
+_stat_lock = _allocate_lock()
+_stats: dict[str, int] = {
+    "dropped_reentrant": 0,
+    "ignored_suspended": 0,
+    "sink_errors": 0,
+    "tasks": 0,
+}
+_emitted = itertools.count()
+_sync_lock = _allocate_lock()
+
+
+def _bump(name: str) -> None:
+    with _stat_lock:
+        _stats[name] += 1
+
+
+def _refused(flags: int) -> None:
+    _bump("dropped_reentrant" if flags & 1 else "ignored_suspended")
+
+
+def set_sink(sink: Sink | None) -> Sink | None:
+    """Install the sink (None disables recording); returns the previous one."""
+    global _sink
+    if sink is not None and not callable(getattr(sink, "emit", None)):
+        raise TypeError(f"a sink needs an emit(event) method, got {type(sink).__name__}")
+    old, _sink = _sink, sink
+    return old
+
+
+def get_sink() -> Sink | None:
+    """The installed sink (or None)."""
+    return _sink
+
+
+def set_trace(trace_id: int | None) -> None:
+    """Start a new trace (one test); ``None`` starts an anonymous one.
+
+    Identity strong references are dropped and every task's dedupe table is cleared, so the
+    first access of the new trace is always emitted.
+    """
+    global _trace_id
+    if trace_id is None:
+        trace_id = uuid.uuid4().int
+    if not isinstance(trace_id, int) or isinstance(trace_id, bool) or not 0 <= trace_id < 1 << 128:
+        raise ValueError(f"trace_id must be a 128-bit non-negative int, got {trace_id!r}")
+    _trace_id = trace_id
+    for state in list(_states):
+        state.seen = {}
+    _identity.reset()
+
+
+def current_trace() -> int:
+    """The trace events are currently stamped with."""
+    return _trace_id
+
+
+def enabled() -> bool:
+    """True when events of the calling thread are recorded (a sink is set, not suspended)."""
+    return _sink is not None and not _tls.flags
+
+
+@contextmanager
+def suspended() -> Iterator[None]:
+    """Ignore the calling thread's activity (the recorder's and the transport's own work)."""
+    tls = _tls
+    tls.flags += 2
+    try:
+        yield
+    finally:
+        tls.flags -= 2
+
+
+def stats() -> dict[str, int]:
+    """Counters: emitted events, drops by cause, tasks created, identity strong references."""
+    with _stat_lock:
+        out = dict(_stats)
+    out["events"] = int(repr(_emitted)[6:-1])
+    out["dropped"] = out["dropped_reentrant"] + out["sink_errors"]
+    out["identity_strong_refs"] = _identity.strong_count()
+    return out
+
+
+def reset_stats() -> None:
+    """Zero the counters (the plugin does this per session)."""
+    global _emitted
+    with _stat_lock:
+        for k in _stats:
+            _stats[k] = 0
+    _emitted = itertools.count()
+
+
+# --------------------------------------------------------------------------- stacks
+
+_SDK_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_SKIP_FOR_LOCATION: tuple[str, ...] = (_SDK_DIR,)
+
+
+def _stdlib_dirs() -> tuple[str, ...]:
+    import concurrent.futures
+    import queue
+
+    out = [os.path.abspath(threading.__file__), os.path.abspath(queue.__file__)]
+    out.append(os.path.dirname(os.path.abspath(concurrent.futures.__file__)) + os.sep)
+    try:
+        import asyncio
+
+        out.append(os.path.dirname(os.path.abspath(asyncio.__file__)) + os.sep)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(out)
+
+
+_SKIP_FOR_LOCATION = _SKIP_FOR_LOCATION + _stdlib_dirs()
+_HAS_QUALNAME = sys.version_info >= (3, 11)
+
+
+def capture_stack(limit: int | None = None) -> list[list[Any]]:
+    """The caller's stack, innermost first, raceway frames excluded: ``[[file, line, func]]``."""
+    n = _stack_depth if limit is None else limit
+    out: list[list[Any]] = []
+    f: Any = sys._getframe(1)
+    sdk = _SDK_DIR
+    while f is not None and len(out) < n:
+        code = f.f_code
+        fn = code.co_filename
+        if not fn.startswith(sdk):
+            out.append([fn, f.f_lineno, code.co_qualname if _HAS_QUALNAME else code.co_name])
+        f = f.f_back
+    return out
+
+
+def _site_stack(state: TaskState, site: Site) -> list[list[Any]]:
+    """The bounded stack of an access, captured once per (task, site, calling frame).
+
+    A full capture walks up to ``stack_depth`` frames (~2-3 us); most emitted accesses repeat a
+    (task, site) pair already seen, so the stack is reused when the frame that called the
+    access site's function is the same code at the same line (a walk of a few frames).
+    """
+    f: Any = sys._getframe(1)
+    sdk = _SDK_DIR
+    while f is not None and f.f_code.co_filename.startswith(sdk):
+        f = f.f_back
+    if f is None:
+        return []
+    caller = f.f_back
+    fp = (f.f_code, caller.f_code, caller.f_lineno) if caller is not None else (f.f_code,)
+    cached = state.stacks.get(site)
+    if cached is not None and cached[0] == fp:
+        return cached[1]
+    stack = capture_stack()
+    state.stacks[site] = (fp, stack)
+    return stack
+
+
+def caller_location() -> str:
+    """``file:line`` of the first frame outside raceway and the patched stdlib modules."""
+    f: Any = sys._getframe(1)
+    skip = _SKIP_FOR_LOCATION
+    while f is not None:
+        fn = f.f_code.co_filename
+        if not fn.startswith(skip):
+            return f"{fn}:{f.f_lineno}"
+        f = f.f_back
+    return "<unknown>:0"
+
+
+# --------------------------------------------------------------------------- emission
+
+
+def _meta(state: TaskState) -> Metadata:
+    meta = state.meta
+    if meta is None or state.meta_gen != _meta_gen:
+        meta = Metadata(
+            state.id, _PID, _service_name, _environment, _TAGS, None, _INSTANCE, None, None
+        )
+        state.meta = meta
+        state.meta_gen = _meta_gen
+    return meta
+
+
+def _emit(state: TaskState, kind: str, data: dict[str, Any], ext: dict[str, Any]) -> None:
+    # Caller holds the per-thread busy flag.
+    sink = _sink
+    if sink is None:
+        return
+    ext["task"] = state.id
+    ext["trusted_vc"] = True
+    ev = Event(new_event_id(), _trace_id, None, time_ns(), kind, data, _meta(state), state.vc, [], ext)
+    try:
+        sink.emit(ev)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        _bump("sink_errors")
+        return
+    next(_emitted)
+
+
+def _task_uuid(task_id: str) -> str:
+    return str(uuid.uuid5(_TASK_NS, task_id))
+
+
+def emit_custom(name: str, data: Any = None) -> None:
+    """Emit ``Custom{name, data}`` from the running task (manual API, task markers)."""
+    if _sink is None:
+        return
+    tls = _tls
+    if tls.flags:
+        _refused(tls.flags)
+        return
+    tls.flags = 1
+    try:
+        _emit(current(), "Custom", {"name": name, "data": data}, {})
+    finally:
+        tls.flags = 0
+
+
+def emit_event(kind: str, data: dict[str, Any], ext: dict[str, Any] | None = None) -> None:
+    """Emit an event of any kind from the running task (HTTP, database, function calls)."""
+    if _sink is None:
+        return
+    tls = _tls
+    if tls.flags:
+        _refused(tls.flags)
+        return
+    tls.flags = 1
+    try:
+        _emit(current(), kind, data, dict(ext) if ext else {})
+    finally:
+        tls.flags = 0
+
+
+# --------------------------------------------------------------------------- fork / join
+
+
+def fork(kind: str, name: str, loop: str | None = None) -> TaskState:
+    """Create a child of the running task (emits ``AsyncSpawn``); the parent ticks.
+
+    The caller activates the child where it runs (:func:`activate`) and calls :func:`finish`.
+    """
+    tls = _tls
+    flags = tls.flags
+    parent = current()
+    if flags:
+        # Our own or the transport's activity: the child is a quiet, unrelated task.
+        child = TaskState(kind, name, None, parent.id, loop)
+        child.quiet = True
+        _refused(flags)
+        return child
+    tls.flags = 1
+    try:
+        child = TaskState(kind, name, parent.vc, parent.id, loop)
+        stack = capture_stack()
+        child.stack = stack
+        if _sink is not None:
+            ext: dict[str, Any] = {
+                "child": child.id,
+                "child_name": name,
+                "child_kind": kind,
+                "origin_trace": child.origin_trace,
+                "stack": stack,
+            }
+            if loop is not None:
+                ext["child_loop"] = loop
+            if parent.loop is not None:
+                ext["loop"] = parent.loop
+            _emit(parent, "AsyncSpawn", {"task_id": _task_uuid(child.id), "spawned_by": parent.id}, ext)
+        _tick(parent)
+        return child
+    finally:
+        tls.flags = 0
+
+
+def _tick(state: TaskState) -> None:
+    vc = dict(state.vc)
+    vc[state.id] = vc.get(state.id, 0) + 1
+    state.vc = vc
+    state.seen = {}
+
+
+def finish(state: TaskState) -> None:
+    """The task ended: freeze its final clock for joiners, emit ``Custom raceway.task_end``."""
+    state.done_vc = state.vc
+    if state.quiet or _sink is None:
+        return
+    tls = _tls
+    if tls.flags:
+        _refused(tls.flags)
+        return
+    tls.flags = 1
+    try:
+        _emit(state, "Custom", {"name": "raceway.task_end", "data": {"task": state.id}}, {})
+    finally:
+        tls.flags = 0
+
+
+def join(child: TaskState) -> None:
+    """The running task waited for ``child`` to end (emits ``AsyncAwait``); it then ticks."""
+    done = child.done_vc
+    if done is None or child.quiet:
+        return
+    tls = _tls
+    if tls.flags:
+        _refused(tls.flags)
+        return
+    tls.flags = 1
+    try:
+        state = current()
+        if not vc_leq(done, state.vc):
+            state.vc = vc_join(state.vc, done)
+        if _sink is not None:
+            ext = {"child": child.id, "child_name": child.name, "child_kind": child.kind}
+            if child.loop is not None:
+                ext["child_loop"] = child.loop
+            data = {"future_id": _task_uuid(child.id), "awaited_at": caller_location()}
+            _emit(state, "AsyncAwait", data, ext)
+        _tick(state)
+    finally:
+        tls.flags = 0
+
+
+def new_segment(state: TaskState) -> None:
+    """An asyncio/trio step boundary of ``state``: later accesses belong to a new segment."""
+    state.seg += 1
+    state.seen = {}
+
+
+# --------------------------------------------------------------------------- sync objects
+
+
+def release(obj: object, lock_type: str, slot: object | None = None) -> None:
+    """Release-like operation on ``obj``: it stores the running task's clock; the task ticks.
+
+    Call it before the real release so no acquirer can get ahead of the stored clock.
+    ``slot`` (default ``obj``) is the object that carries the clock, e.g. a per-item token
+    of a queue; the event still names ``obj``.
+    """
+    tls = _tls
+    if tls.flags:
+        _refused(tls.flags)
+        return
+    tls.flags = 1
+    try:
+        state = current()
+        ent = _identity.entry(obj)
+        holder = ent if slot is None else _identity.entry(slot)
+        vc = state.vc
+        with _sync_lock:  # private, never held while user code or the sink runs
+            old = holder.sync_vc
+            holder.sync_vc = vc if old is None else vc_join(old, vc)
+        if _sink is not None:
+            data = {"lock_id": ent.label, "lock_type": lock_type, "location": caller_location()}
+            _emit(state, "LockRelease", data, {"sync": "release"})
+        _tick(state)
+    finally:
+        tls.flags = 0
+
+
+def acquire(obj: object, lock_type: str, slot: object | None = None) -> None:
+    """Acquire-like operation on ``obj``: the running task joins the clock stored there.
+
+    Call it after the real acquire succeeded. ``slot``: see :func:`release`.
+    """
+    tls = _tls
+    if tls.flags:
+        _refused(tls.flags)
+        return
+    tls.flags = 1
+    try:
+        state = current()
+        ent = _identity.entry(obj)
+        svc = ent.sync_vc if slot is None else _identity.entry(slot).sync_vc
+        if svc is not None and not vc_leq(svc, state.vc):
+            state.vc = vc_join(state.vc, svc)
+            state.seen = {}
+        if _sink is not None:
+            data = {"lock_id": ent.label, "lock_type": lock_type, "location": caller_location()}
+            _emit(state, "LockAcquire", data, {"sync": "acquire"})
+    finally:
+        tls.flags = 0
+
+
+# --------------------------------------------------------------------------- accesses
+
+_NOVALUE: Any = object()
+_SIMPLE = (int, float, bool, type(None))
+_table = _identity._table
+
+
+def _cheap_value(value: Any) -> tuple[bool, Any]:
+    t = type(value)
+    if t is str:
+        return True, value if len(value) <= 64 else value[:64] + "…"
+    if t is bool or t is float or value is None:
+        return True, value
+    if t is int:
+        return (True, value) if -(1 << 63) <= value < 1 << 64 else (False, None)
+    return False, None
+
+
+def _key_repr(key: Any) -> str:
+    t = type(key)
+    if t is str or t is int or t is bool or t is float or t is bytes or key is None:
+        r = repr(key)
+    elif t is tuple and all(type(k) in (str, int, bool, float, bytes, type(None)) for k in key):
+        r = repr(key)
+    else:
+        return f"<{t.__name__}#{hash(key) & 0xFFFFFFFF:x}>"
+    if len(r) > 60:
+        r = f"{r[:40]}…#{hash(key) & 0xFFFFFFFF:x}"
+    return r
+
+
+def _normalise_item_key(key: Any) -> Any:
+    if key is ALL or type(key) is slice:
+        return ALL  # a slice touches a range: approximated as the whole container
+    try:
+        hash(key)
+    except TypeError:
+        return ALL  # unhashable (fancy) index: the whole container
+    return key
+
+
+def access(obj: object, key: Any, access_type: str, site: Site, value: Any = _NOVALUE) -> None:
+    """Record an access of ``obj``'s attribute (site.kind ``attr``) or item ``key``.
+
+    ``key`` may be :data:`ALL` for the whole container. ``value`` (the value read or written)
+    is kept only when cheap. Repeats with the same clock and segment are dropped here.
+    """
+    if _sink is None:
+        return
+    state = CURRENT.get()
+    if state is None:
+        state = _lazy_state()
+    ent = _table.get(id(obj))
+    if ent is not None:
+        ref = ent.ref
+        if (ref() if ref is not None else ent.strong) is obj:
+            if ent.skip:
+                return
+            try:
+                if (ent.serial, key, site, access_type) in state.seen:
+                    return
+            except TypeError:
+                pass
+    _access_slow(state, obj, key, access_type, site, value)
+
+
+def _access_slow(
+    state: TaskState, obj: object, key: Any, access_type: str, site: Site, value: Any
+) -> None:
+    tls = _tls
+    if tls.flags:
+        _refused(tls.flags)
+        return
+    if state.quiet:
+        return
+    tls.flags = 1
+    try:
+        ent = _identity.entry(obj)
+        if ent.skip:
+            return
+        if site.kind == ITEM:
+            key = _normalise_item_key(key)
+        elif type(key) is not str:
+            key = str(key)
+        skey = (ent.serial, key, site, access_type)
+        seen = state.seen
+        if skey in seen:
+            return
+        cached = ent.locs.get(key)
+        if cached is None:
+            if ent.module:
+                loc = f"{ent.label}.{key}"
+                var = loc
+            elif site.kind == ITEM:
+                kr = "*" if key is ALL else _key_repr(key)
+                loc = f"{ent.label}[{kr}]"
+                var = f"{ent.name}[{kr}]"
+            else:
+                loc = f"{ent.label}.{key}"
+                var = f"{ent.name}.{key}"
+            cached = ent.locs[key] = (loc, var)
+        _record(state, cached[0], cached[1], key, ent.name, access_type, site, value)
+        seen[skey] = True
+    finally:
+        tls.flags = 0
+
+
+def access_global(
+    module: Any, name: str, access_type: str, site: Site, value: Any = _NOVALUE
+) -> None:
+    """Record an access of the module global ``module.name`` (``module``: name or module)."""
+    if _sink is None:
+        return
+    state = CURRENT.get()
+    if state is None:
+        state = _lazy_state()
+    modname = module if type(module) is str else getattr(module, "__name__", str(module))
+    skey = (modname, name, site, access_type)
+    if skey in state.seen:
+        return
+    tls = _tls
+    if tls.flags:
+        _refused(tls.flags)
+        return
+    if state.quiet:
+        return
+    tls.flags = 1
+    try:
+        loc = f"{modname}.{name}"
+        _record(state, loc, loc, name, modname, access_type, site, value)
+        state.seen[skey] = True
+    finally:
+        tls.flags = 0
+
+
+def _record(
+    state: TaskState,
+    loc: str,
+    var: str,
+    key: Any,
+    objname: str,
+    access_type: str,
+    site: Site,
+    value: Any,
+) -> None:
+    template = site.name
+    if template:
+        if "{" in template:
+            try:
+                var = template.format(obj=objname, key="*" if key is ALL else _key_repr(key))
+            except (KeyError, IndexError, ValueError, AttributeError):
+                pass
+        else:
+            var = template
+    ext: dict[str, Any] = {"loc": loc, "func": site.func, "stack": _site_stack(state, site)}
+    new_value = None
+    if value is not _NOVALUE:
+        ok, v = _cheap_value(value)
+        if ok:
+            ext["value"] = v
+            new_value = v
+    if state.loop is not None:
+        ext["loop"] = state.loop
+        ext["seg"] = state.seg
+    data = {
+        "variable": var,
+        "old_value": None,
+        "new_value": new_value,
+        "location": site.location,
+        "access_type": access_type,
+    }
+    _emit(state, "StateChange", data, ext)
+
+
+# --------------------------------------------------------------------------- process fork
+
+
+def _after_fork_in_child() -> None:
+    # Task ids must stay globally unique: the child process continues as a new task.
+    global _INSTANCE, _PID
+    _INSTANCE = os.urandom(3).hex()
+    _PID = os.getpid()
+    parent = CURRENT.get() or _tls.state
+    child = TaskState("process", f"pid {_PID}", parent.vc if parent else None, parent.id if parent else None)
+    child.stack = []
+    _tls.state = child
+    CURRENT.set(child)
+
+
+def _init() -> None:
+    global _states
+    import weakref
+
+    _states = weakref.WeakSet()
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+_init()

@@ -1,0 +1,680 @@
+"""Happens-before edges from the thread world: threading, queue, concurrent.futures.
+
+:func:`install` patches (wrapt wrappers, or instrumented factory classes for the C types) and
+:func:`uninstall` puts every original object back. What each primitive contributes:
+
+==========================  ===============================================================
+Thread.start / join         fork a ``thread`` (``timer`` for Timer) task / join it once ended
+Lock, RLock                 release -> later acquire (factories replaced while installed)
+Condition                   its lock, plus notify -> the waiter that wakes up
+Semaphore, BoundedSem.      release -> later acquire
+Event                       set -> wait() / is_set() that return True
+Barrier                     every party's arrival -> every party's departure (per cycle)
+Queue, Lifo-, Priority-,    put(item) -> the get() that returns that item (per item, paired
+SimpleQueue                 by identity); task_done() -> join()
+ThreadPoolExecutor          submit/map fork one ``executor`` task per callable; Future
+                            result/exception/done/wait/as_completed/done callbacks join it;
+                            shutdown(wait=True) joins every callable that ran
+Future (any)                set_result / set_exception -> result / exception / done
+==========================  ===============================================================
+
+Objects created *before* install, or by the standard library for its own use (a Queue's
+mutex, logging's handler locks, an executor's internal semaphore), stay uninstrumented: they
+work exactly as before and give no edges. Instrumenting stdlib-internal locks would order
+unrelated threads (every ``logging`` call would look like synchronisation) and hide races.
+Code that bound ``from threading import Lock`` before install keeps the original factory.
+"""
+
+from __future__ import annotations
+
+import _thread
+import concurrent.futures
+import concurrent.futures._base as futures_base
+import concurrent.futures.thread as futures_thread
+import contextvars
+import functools
+import os
+import queue
+import sys
+import sysconfig
+import threading
+from typing import Any
+
+import wrapt
+
+from raceway_sdk import _recorder as rec
+
+__all__ = ["install", "uninstall", "is_installed", "Patches", "InstrumentedLock", "InstrumentedRLock"]
+
+# Originals, captured at import: instrumentation never calls a patched version by mistake.
+_raw_allocate_lock = _thread.allocate_lock
+_raw_lock_type = _thread.LockType
+_raw_rlock_factory = threading.RLock
+_raw_rlock_type = type(_raw_rlock_factory())
+_raw_simple_queue = queue.SimpleQueue
+
+
+# --------------------------------------------------------------------------- patch bookkeeping
+
+
+class Patches:
+    """A list of (owner, attribute, original) replaced on install and restored on uninstall."""
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def replace(self, owner: Any, name: str, new: Any) -> None:
+        """Set ``owner.name = new``, remembering the exact original object (from ``vars``)."""
+        original = vars(owner)[name] if isinstance(owner, type) else getattr(owner, name)
+        self._saved.append((owner, name, original))
+        setattr(owner, name, new)
+
+    def wrap(self, owner: Any, name: str, wrapper: Any) -> None:
+        """Wrap ``owner.name`` with a wrapt wrapper ``wrapper(wrapped, instance, args, kwargs)``."""
+        original = vars(owner)[name] if isinstance(owner, type) else getattr(owner, name)
+        self.replace(owner, name, wrapt.FunctionWrapper(original, wrapper))
+
+    def restore(self) -> None:
+        """Put every original back, last patched first."""
+        while self._saved:
+            owner, name, original = self._saved.pop()
+            setattr(owner, name, original)
+
+    def __len__(self) -> int:
+        return len(self._saved)
+
+
+# --------------------------------------------------------------------------- who creates objects
+
+
+def _prefixes() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    paths = sysconfig.get_paths()
+    std = {os.path.realpath(paths[k]) + os.sep for k in ("stdlib", "platstdlib") if paths.get(k)}
+    site = {os.path.realpath(paths[k]) + os.sep for k in ("purelib", "platlib") if paths.get(k)}
+    for p in sys.path:
+        if p.endswith(("site-packages", "dist-packages")):
+            site.add(os.path.realpath(p) + os.sep)
+    return tuple(std), tuple(site)
+
+
+_STDLIB, _SITE = _prefixes()
+_SDK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(rec.__file__))) + os.sep
+_WRAPT_DIR = os.path.dirname(os.path.abspath(wrapt.__file__)) + os.sep
+_internal_cache: dict[str, bool] = {}
+
+
+def _is_internal_file(fn: str) -> bool:
+    hit = _internal_cache.get(fn)
+    if hit is None:
+        if fn.startswith("<frozen"):
+            hit = True
+        else:
+            real = os.path.realpath(fn)
+            if real.startswith(_SITE):
+                hit = False  # third-party code: its locks protect real shared state
+            else:
+                hit = real.startswith(_STDLIB) or real.startswith(_SDK_DIR)
+        _internal_cache[fn] = hit
+    return hit
+
+
+_THREADING_FILE = threading.__file__
+
+
+def _created_internally(depth: int = 2, instance: object = None) -> bool:
+    """True if the code that created an object is the stdlib or raceway itself.
+
+    ``instance``: the object being initialised; ``super().__init__`` frames of threading's own
+    classes (BoundedSemaphore -> Semaphore) are looked through to find the real creator.
+    """
+    f: Any = sys._getframe(depth)
+    while f is not None:
+        code = f.f_code
+        fn = code.co_filename
+        if fn.startswith(_WRAPT_DIR) or fn == __file__:
+            f = f.f_back
+            continue
+        if (
+            instance is not None
+            and fn == _THREADING_FILE
+            and code.co_name == "__init__"
+            and f.f_locals.get("self") is instance
+        ):
+            f = f.f_back
+            continue
+        return _is_internal_file(fn)
+    return True
+
+
+# --------------------------------------------------------------------------- Lock / RLock
+
+
+class _FactoryMeta(type):
+    """Instrumented factories stay usable in isinstance() checks, also for raw locks."""
+
+    _raw_type: type
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        return type.__instancecheck__(cls, obj) or isinstance(obj, cls._raw_type)
+
+
+class InstrumentedLock(metaclass=_FactoryMeta):
+    """``threading.Lock`` while installed: a raw lock whose release -> acquire is an edge."""
+
+    _raw_type = _raw_lock_type
+    __slots__ = ("_raw", "__weakref__")
+    _raw: Any
+
+    def __new__(cls) -> Any:
+        if _created_internally():
+            return _raw_allocate_lock()
+        self = object.__new__(cls)
+        self._raw = _raw_allocate_lock()
+        return self
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        ok = self._raw.acquire(blocking, timeout)
+        if ok:
+            rec.acquire(self, "threading.Lock")
+        return ok
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def release(self) -> None:
+        if self._raw.locked():
+            rec.release(self, "threading.Lock")
+        self._raw.release()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def locked(self) -> bool:
+        return self._raw.locked()
+
+    def _at_fork_reinit(self) -> None:
+        self._raw._at_fork_reinit()
+
+    acquire_lock = acquire
+    release_lock = release
+    locked_lock = locked
+
+    def __repr__(self) -> str:
+        return f"<raceway {self._raw!r}>"
+
+
+class InstrumentedRLock(metaclass=_FactoryMeta):
+    """``threading.RLock`` while installed (the methods Condition uses included)."""
+
+    _raw_type = _raw_rlock_type
+    __slots__ = ("_raw", "__weakref__")
+    _raw: Any
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if _created_internally():
+            return _raw_rlock_factory(*args, **kwargs)
+        return cls._make()
+
+    @classmethod
+    def _make(cls) -> InstrumentedRLock:
+        self = object.__new__(cls)
+        self._raw = _raw_rlock_factory()
+        return self
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        ok = self._raw.acquire(blocking, timeout)
+        if ok:
+            rec.acquire(self, "threading.RLock")
+        return ok
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def release(self) -> None:
+        if self._raw._is_owned():
+            rec.release(self, "threading.RLock")
+        self._raw.release()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def _is_owned(self) -> bool:
+        return self._raw._is_owned()
+
+    def _release_save(self) -> Any:
+        if self._raw._is_owned():
+            rec.release(self, "threading.RLock")
+        return self._raw._release_save()
+
+    def _acquire_restore(self, state: Any) -> None:
+        self._raw._acquire_restore(state)
+        rec.acquire(self, "threading.RLock")
+
+    def _at_fork_reinit(self) -> None:
+        self._raw._at_fork_reinit()
+
+    def __getattr__(self, name: str) -> Any:
+        # _recursion_count, locked, ... (version dependent): plain delegation
+        return getattr(self._raw, name)
+
+    def __repr__(self) -> str:
+        return f"<raceway {self._raw!r}>"
+
+
+# --------------------------------------------------------------------------- Condition, ...
+
+_ON = "_raceway_on"  # set on primitives created by user code while installed
+
+
+def _mark_if_user(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    result = wrapped(*args, **kwargs)
+    if not _created_internally(2, instance):
+        instance.__dict__[_ON] = True
+    return result
+
+
+def _is_on(instance: Any) -> bool:
+    d = getattr(instance, "__dict__", None)
+    return d is not None and _ON in d
+
+
+def _condition_init(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    user = not _created_internally(2, instance)
+    if user and not args and kwargs.get("lock") is None:
+        kwargs = dict(kwargs, lock=InstrumentedRLock._make())
+    result = wrapped(*args, **kwargs)
+    if user:
+        instance.__dict__[_ON] = True
+    return result
+
+
+def _condition_notify(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    if _is_on(instance):
+        rec.release(instance, "threading.Condition")
+    return wrapped(*args, **kwargs)
+
+
+def _condition_wait(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    woke = wrapped(*args, **kwargs)
+    if woke and _is_on(instance):
+        rec.acquire(instance, "threading.Condition")
+    return woke
+
+
+def _make_release(lock_type: str) -> Any:
+    def release(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        if _is_on(instance):
+            rec.release(instance, lock_type)
+        return wrapped(*args, **kwargs)
+
+    return release
+
+
+def _make_release_always(lock_type: str) -> Any:
+    def release(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        rec.release(instance, lock_type)
+        return wrapped(*args, **kwargs)
+
+    return release
+
+
+def _make_acquire_always(lock_type: str) -> Any:
+    def acquire(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        result = wrapped(*args, **kwargs)
+        rec.acquire(instance, lock_type)
+        return result
+
+    return acquire
+
+
+def _make_acquire(lock_type: str) -> Any:
+    def acquire(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        ok = wrapped(*args, **kwargs)
+        if ok and _is_on(instance):
+            rec.acquire(instance, lock_type)
+        return ok
+
+    return acquire
+
+
+class _BarrierCycle:
+    """The clock holder of one filling of a Barrier (so a fast thread's next round is apart)."""
+
+    __slots__ = ("arrived", "__weakref__")
+
+    def __init__(self) -> None:
+        self.arrived = 0
+
+
+_barrier_lock = _raw_allocate_lock()  # private: guards the cycle counters only
+
+
+def _barrier_wait(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    if not _is_on(instance):
+        return wrapped(*args, **kwargs)
+    with _barrier_lock:
+        cycle = instance.__dict__.get("_raceway_cycle")
+        if cycle is None:
+            cycle = instance.__dict__["_raceway_cycle"] = _BarrierCycle()
+        cycle.arrived += 1
+        if cycle.arrived >= instance.parties:
+            instance.__dict__["_raceway_cycle"] = _BarrierCycle()
+    rec.release(instance, "threading.Barrier", cycle)
+    index = wrapped(*args, **kwargs)
+    rec.acquire(instance, "threading.Barrier", cycle)
+    return index
+
+
+def _barrier_reset(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    with _barrier_lock:
+        instance.__dict__.pop("_raceway_cycle", None)
+    return wrapped(*args, **kwargs)
+
+
+# --------------------------------------------------------------------------- threads
+
+
+def _thread_start(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    kind = "timer" if isinstance(instance, threading.Timer) else "thread"
+    instance.__dict__["_raceway_task"] = rec.fork(kind, instance.name)
+    return wrapped(*args, **kwargs)
+
+
+def _thread_bootstrap_inner(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    child = instance.__dict__.get("_raceway_task")
+    if child is None:
+        return wrapped(*args, **kwargs)
+    rec.activate(child)  # the thread's own context: never reset
+    rec._tls.state = child
+    try:
+        if child.quiet:
+            with rec.suspended():
+                return wrapped(*args, **kwargs)
+        return wrapped(*args, **kwargs)
+    finally:
+        rec.finish(child)
+
+
+def _thread_join(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    result = wrapped(*args, **kwargs)
+    child = instance.__dict__.get("_raceway_task")
+    if child is not None and not instance.is_alive():
+        rec.join(child)
+    return result
+
+
+# --------------------------------------------------------------------------- queues
+
+
+class _ItemToken:
+    """Carries the clock of one put until the matching get."""
+
+    __slots__ = ("__weakref__",)
+
+
+_queue_lock = _raw_allocate_lock()  # private: guards the item -> token maps only
+
+
+def _push_token(q: Any, item: Any, lock_type: str) -> None:
+    tok = _ItemToken()
+    rec.release(q, lock_type, tok)
+    with _queue_lock:
+        items = q.__dict__.get("_raceway_items")
+        if items is None:
+            items = q.__dict__["_raceway_items"] = {}
+        items.setdefault(id(item), []).append(tok)
+
+
+def _pop_token(q: Any, item: Any, lock_type: str) -> None:
+    with _queue_lock:
+        items = q.__dict__.get("_raceway_items")
+        toks = items.get(id(item)) if items else None
+        if not toks:
+            return  # put before install
+        tok = toks.pop(0)
+        if not toks:
+            del items[id(item)]
+    rec.acquire(q, lock_type, tok)
+
+
+def _make_queue_put(lock_type: str) -> Any:
+    def _put(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        item = args[0] if args else kwargs["item"]
+        _push_token(instance, item, lock_type)
+        return wrapped(*args, **kwargs)
+
+    return _put
+
+
+def _make_queue_get(lock_type: str) -> Any:
+    def _get(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        item = wrapped(*args, **kwargs)
+        _pop_token(instance, item, lock_type)
+        return item
+
+    return _get
+
+
+class _SimpleQueueMeta(type):
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, _raw_simple_queue)
+
+
+class InstrumentedSimpleQueue(_raw_simple_queue, metaclass=_SimpleQueueMeta):  # type: ignore[misc]
+    """``queue.SimpleQueue`` while installed: per-item put -> get edges."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if _created_internally():
+            return _raw_simple_queue()
+        return super().__new__(cls)
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        _push_token(self, item, "queue.SimpleQueue")
+        super().put(item, block, timeout)
+
+    def put_nowait(self, item: Any) -> None:
+        self.put(item, False)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        item = super().get(block, timeout)
+        _pop_token(self, item, "queue.SimpleQueue")
+        return item
+
+    def get_nowait(self) -> Any:
+        return self.get(False)
+
+
+# --------------------------------------------------------------------------- futures
+
+
+def _run_as(child: rec.TaskState, fn: Any, args: Any, kwargs: Any, executor: Any) -> Any:
+    token = rec.activate(child)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        if executor is not None:
+            rec.release(executor, "concurrent.futures.Executor")
+        rec.finish(child)
+        rec.deactivate(token)
+
+
+def _task_body(child: rec.TaskState, fn: Any, executor: Any) -> Any:
+    """The callable the worker runs: ``fn`` inside ``child`` (also through ``ctx.run``)."""
+    if isinstance(fn, functools.partial):
+        runner = fn.func
+        ctx = getattr(runner, "__self__", None)
+        if isinstance(ctx, contextvars.Context) and getattr(runner, "__name__", "") == "run":
+            # asyncio.to_thread / copied contexts: activate the child inside that context
+            inner, inner_args = fn.args[0], fn.args[1:]
+            return functools.partial(ctx.run, _run_as, child, inner, inner_args, fn.keywords, executor)
+    return functools.partial(_run_as, child, fn, (), {}, executor)
+
+
+def _callable_name(fn: Any) -> str:
+    while isinstance(fn, functools.partial):
+        fn = fn.args[0] if isinstance(getattr(fn.func, "__self__", None), contextvars.Context) else fn.func
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def _executor_submit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    fn, rest = args[0], args[1:]
+    child = rec.fork("executor", _callable_name(fn))
+    body = _task_body(child, functools.partial(fn, *rest, **kwargs) if (rest or kwargs) else fn, instance)
+    future = wrapped(body)
+    future.__dict__["_raceway_task"] = child
+    return future
+
+
+def _executor_shutdown(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    result = wrapped(*args, **kwargs)
+    wait = args[0] if args else kwargs.get("wait", True)
+    if wait:
+        rec.acquire(instance, "concurrent.futures.Executor")
+    return result
+
+
+def _future_completed(future: Any) -> None:
+    """The running task learnt that ``future`` finished: join its task or its completion."""
+    child = future.__dict__.get("_raceway_task")
+    if child is not None and child.done_vc is not None:
+        rec.join(child)
+    else:
+        rec.acquire(future, "concurrent.futures.Future")
+
+
+def _future_set(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    rec.release(instance, "concurrent.futures.Future")
+    return wrapped(*args, **kwargs)
+
+
+def _future_result(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    # result() / exception(): also an edge when result() re-raises the callable's exception
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException:
+        if instance._state == futures_base.FINISHED:
+            _future_completed(instance)
+        raise
+    _future_completed(instance)
+    return result
+
+
+def _future_done(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    done = wrapped(*args, **kwargs)
+    if done and not instance.cancelled():
+        _future_completed(instance)
+    return done
+
+
+def _future_add_done_callback(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    fn = args[0] if args else kwargs["fn"]
+    child = rec.fork("callback", _callable_name(fn))
+
+    def callback(future: Any) -> Any:
+        token = rec.activate(child)
+        try:
+            if not future.cancelled():
+                _future_completed(future)
+            return fn(future)
+        finally:
+            rec.finish(child)
+            rec.deactivate(token)
+
+    return wrapped(callback)
+
+
+def _futures_wait(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    result = wrapped(*args, **kwargs)
+    for f in result.done:
+        if not f.cancelled():
+            _future_completed(f)
+    return result
+
+
+def _futures_as_completed(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    def gen() -> Any:
+        for f in wrapped(*args, **kwargs):
+            if not f.cancelled():
+                _future_completed(f)
+            yield f
+
+    return gen()
+
+
+# --------------------------------------------------------------------------- install
+
+_patches = Patches()
+
+
+def is_installed() -> bool:
+    """True while the thread-world patches are in place."""
+    return len(_patches) > 0
+
+
+def install() -> None:
+    """Patch threading, queue and concurrent.futures (idempotent)."""
+    if is_installed():
+        return
+    p = _patches
+    try:
+        T = threading.Thread
+        p.wrap(T, "start", _thread_start)
+        p.wrap(T, "_bootstrap_inner", _thread_bootstrap_inner)
+        p.wrap(T, "join", _thread_join)
+
+        p.replace(threading, "Lock", InstrumentedLock)
+        p.replace(threading, "RLock", InstrumentedRLock)
+        p.replace(_thread, "allocate_lock", InstrumentedLock)
+
+        C = threading.Condition
+        p.wrap(C, "__init__", _condition_init)
+        p.wrap(C, "notify", _condition_notify)
+        p.wrap(C, "wait", _condition_wait)
+
+        S = threading.Semaphore
+        p.wrap(S, "__init__", _mark_if_user)
+        p.wrap(S, "acquire", _make_acquire("threading.Semaphore"))
+        p.wrap(S, "__enter__", _make_acquire("threading.Semaphore"))
+        p.wrap(S, "release", _make_release("threading.Semaphore"))
+        p.wrap(threading.BoundedSemaphore, "release", _make_release("threading.BoundedSemaphore"))
+
+        E = threading.Event
+        p.wrap(E, "__init__", _mark_if_user)
+        p.wrap(E, "set", _make_release("threading.Event"))
+        p.wrap(E, "wait", _make_acquire("threading.Event"))
+        p.wrap(E, "is_set", _make_acquire("threading.Event"))
+
+        B = threading.Barrier
+        p.wrap(B, "__init__", _mark_if_user)
+        p.wrap(B, "wait", _barrier_wait)
+        p.wrap(B, "reset", _barrier_reset)
+
+        for cls, name in ((queue.Queue, "queue.Queue"), (queue.LifoQueue, "queue.LifoQueue"),
+                          (queue.PriorityQueue, "queue.PriorityQueue")):
+            p.wrap(cls, "_put", _make_queue_put(name))
+            p.wrap(cls, "_get", _make_queue_get(name))
+        p.wrap(queue.Queue, "task_done", _make_release_always("queue.Queue.task_done"))
+        p.wrap(queue.Queue, "join", _make_acquire_always("queue.Queue.task_done"))
+        p.replace(queue, "SimpleQueue", InstrumentedSimpleQueue)
+
+        X = futures_thread.ThreadPoolExecutor
+        p.wrap(X, "submit", _executor_submit)
+        p.wrap(X, "shutdown", _executor_shutdown)
+        F = futures_base.Future
+        p.wrap(F, "set_result", _future_set)
+        p.wrap(F, "set_exception", _future_set)
+        p.wrap(F, "result", _future_result)
+        p.wrap(F, "exception", _future_result)
+        p.wrap(F, "done", _future_done)
+        p.wrap(F, "add_done_callback", _future_add_done_callback)
+        for owner in (futures_base, concurrent.futures):
+            p.wrap(owner, "wait", _futures_wait)
+            p.wrap(owner, "as_completed", _futures_as_completed)
+    except BaseException:
+        p.restore()
+        raise
+
+
+def uninstall() -> None:
+    """Restore every patched attribute to its original object."""
+    _patches.restore()

@@ -1,0 +1,42 @@
+"""The judge of the spine: every Race/NoRace kernel is classified right under ``pytest --raceway``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytest_raceway import _corpus
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_scoring_of_a_session_document():
+    doc = {
+        "races": [{"id": 1, "status": "new", "anchor": "race-1"},
+                  {"id": 2, "status": "suppressed", "anchor": "race-2"},
+                  {"id": 3, "status": "new", "anchor": "race-3"}],
+        "tests": [
+            {"nodeid": "c.py::test_race_found", "outcome": "failed", "race_failure": True,
+             "races": [1]},
+            {"nodeid": "c.py::test_race_missed", "outcome": "passed", "races": [2]},
+            {"nodeid": "c.py::test_norace_clean", "outcome": "passed", "races": []},
+            {"nodeid": "c.py::test_norace_flagged", "outcome": "failed", "race_failure": True,
+             "races": [3]},
+            {"nodeid": "c.py::test_norace_broken[1]", "outcome": "error", "races": []},
+            {"nodeid": "c.py::test_helper", "outcome": "passed", "races": []},
+        ],
+    }
+    result = _corpus.CorpusResult(_corpus.verdicts(doc), 1, "")
+    assert result.line() == "Passed 2 of 5 (false positives 1, false negatives 1)"
+    assert [v.nodeid for v in result.false_negatives] == ["c.py::test_race_missed"]
+    assert [v.nodeid for v in result.false_positives] == ["c.py::test_norace_flagged"]
+    assert any("broken (error): c.py::test_norace_broken[1]" in d for d in result.details())
+
+
+def test_corpus_has_no_false_positives_or_negatives():
+    result = _corpus.run(cwd=str(ROOT), timeout=300)
+    print(result.line())
+    details = "\n".join(result.details()) + "\n" + result.output[-3000:]
+    assert result.total >= 60, details
+    assert not result.false_positives, details
+    assert not result.false_negatives, details
+    assert result.passed == result.total, details
