@@ -60,7 +60,11 @@ def _access(access: dict[str, Any], previous: bool, rootdir: str | None) -> list
 
 def _creation(access: dict[str, Any], test_of: Callable[[Any], str | None],
               own_trace: Any, rootdir: str | None) -> list[str]:
-    created = short_path(access.get("task_created_at") or "?", rootdir)
+    if not access.get("task_created_at"):
+        what = ("the main thread" if access.get("task_kind") == "main" else
+                "started outside any test (before instrumentation, or by C code)")
+        return [f"  {_task(access)}: {what}"]
+    created = short_path(access.get("task_created_at"), rootdir)
     lines = [f"  {_task(access)} created at {created}:"]
     lines += _stack(access.get("task_stack"), "    ", rootdir)
     origin = access.get("origin_trace")

@@ -305,15 +305,25 @@ class RacewayPlugin:
         return race
 
     def _fill_task(self, access: dict[str, Any]) -> None:
-        """A task started in an earlier trace (a leaked thread): take its creation from there."""
-        info = self.engine.tasks().get(access.get("task"))
-        if info is None or not getattr(info, "created_at", None):
-            return
-        access["task_created_at"] = info.created_at
-        access["task_stack"] = info.stack
-        access["task_name"] = access.get("task_name") or info.name
-        if getattr(info, "origin_trace", None) is not None:
-            access["origin_trace"] = info.origin_trace
+        """Name a task the race's trace did not see start.
+
+        A thread leaked from an earlier test was spawned in that test's trace: take its creation
+        site from there. The main thread and threads started before instrumentation have no
+        spawn event at all: the recorder of this process still knows their name and kind.
+        """
+        task = access.get("task")
+        for trace_id in self.engine.trace_ids():
+            info = self.engine.tasks(trace_id).get(task)
+            if info is not None and getattr(info, "created_at", None):
+                access["task_created_at"] = info.created_at
+                access["task_stack"] = info.stack
+                access["task_name"], access["task_kind"] = info.name, info.kind
+                if getattr(info, "origin_trace", None) is not None:
+                    access["origin_trace"] = info.origin_trace
+                return
+        state = _spine.live_task(task)
+        if state is not None:
+            access["task_name"], access["task_kind"] = state.name, state.kind
 
     def _keep_trace(self, run: _TestRun) -> None:
         """Keep the events of racing traces for the JSON/HTML report (bounded, counted)."""

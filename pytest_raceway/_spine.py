@@ -52,6 +52,15 @@ def event_to_wire(event: Any) -> dict[str, Any]:
     return to_wire(event)
 
 
+def live_task(task_id: Any) -> Any:
+    """The recorder's live TaskState of ``task_id`` (for tasks no spawn event describes)."""
+    states = getattr(recorder(), "_states", None)
+    for state in list(states or ()):
+        if state.id == task_id:
+            return state
+    return None
+
+
 def to_dict(obj: Any) -> Any:
     """``to_dict()`` when the object has one (Race, Access, TaskInfo), else a plain copy."""
     if hasattr(obj, "to_dict"):

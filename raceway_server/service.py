@@ -163,6 +163,7 @@ class Service:
             self._retention_thread.join(timeout=10)
         with self._lock:
             self.storage.close()
+        log.info("storage %s flushed and closed", self.storage.name)
 
     def _warm(self) -> None:
         warm = self.warmup
@@ -514,6 +515,7 @@ class Service:
             "storage": {
                 "backend": self.storage.name,
                 "undecodable_events": getattr(self.storage, "undecodable", 0),
+                **({"pool": self.storage.stats()} if hasattr(self.storage, "stats") else {}),
             },
             "ingestion": dict(self.counters, pending=self._pending),
             "engine": engine_stats,

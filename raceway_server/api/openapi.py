@@ -440,7 +440,20 @@ def openapi_document() -> S:
                 "tags": ["live"],
                 "parameters": [query("types", STR, "comma-separated subset of trace,race")],
                 "responses": {
-                    "200": {"description": "event stream", "content": {"text/event-stream": {"schema": STR}}},
+                    "200": {
+                        "description": "event stream",
+                        "content": {
+                            "text/event-stream": {
+                                "schema": obj(
+                                    {
+                                        "event": {"type": "string", "enum": ["hello", "trace", "race", "lagged"]},
+                                        "data": STR,
+                                    },
+                                    {"id": STR},
+                                )
+                            }
+                        },
+                    },
                     "default": {"description": "Error envelope", **_json(ERROR)},
                 },
             }

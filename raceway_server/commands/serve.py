@@ -74,9 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def serve(config: object, level: str = "info") -> int:
-    import uvicorn
-
     from raceway_server.api import create_app
+    from raceway_server.api.server import Server
     from raceway_server.api.security import install_log_redaction
     from raceway_server.config import Config
 
@@ -89,13 +88,13 @@ def serve(config: object, level: str = "info") -> int:
         config.storage_backend,
         "on" if config.auth_required else "off",
     )
-    uvicorn.run(
+    server = Server(
         create_app(config),
         host=config.host,
         port=config.port,
         log_level=level,
         access_log=config.verbose,
-        timeout_graceful_shutdown=10,
         server_header=False,
     )
+    server.run()
     return 0

@@ -18,11 +18,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from raceway_sdk.protocol.events import Event
+from raceway_sdk.protocol.events import Event, _gc_paused
+
+_GC_PAUSE_MIN = 128  # batches at least this long run with the cyclic GC paused
 
 from .model import WRITE_TYPES, Access, Race, TaskInfo
 from .original import OriginalClocks
-from .races import TYPE_CODES, Entry, TraceRaces
+from .races import TYPE_CODES, Entry, LocState, TraceRaces
 
 OnRace = Callable[[Race], Any]
 
@@ -121,17 +123,26 @@ class Engine:
     def add_batch(self, events: Iterable[Event]) -> None:
         """Add events in arrival order; races found are reported through ``on_race``."""
         with self._lock:
-            self._add_batch(events)
+            if isinstance(events, (list, tuple)) and len(events) >= _GC_PAUSE_MIN:
+                # Like parse_batch: the analysis allocates small acyclic containers that all
+                # survive; young-generation collections over them (and over the batch just
+                # decoded) would cost more than the analysis itself.
+                with _gc_paused():
+                    self._add_batch(events)
+            else:
+                self._add_batch(events)
             if self._pending:
                 self._fire()
 
     def _add_batch(self, events: Iterable[Event]) -> None:
+        # The hot loop: locals only, the access fast path inlined (see races.TraceRaces.access).
         traces = self._traces
         codes = TYPE_CODES
         last_tid: Any = None
         tr: Any = None
-        tasks: dict[str, TaskInfo] = {}
-        access: Any = None
+        st: Any = None
+        locs: dict[str, LocState] = {}
+        append: Any = None
         n = 0
         na = 0
         for e in events:
@@ -145,21 +156,16 @@ class Engine:
                     tr.closed = False
                     self._after_close += 1
                 last_tid = tid
-                tasks = tr.tasks
-                access = tr.state.access
-            tr.events.append(e)
+                st = tr.state
+                locs = st.locs
+                append = tr.events.append
+            append(e)
             ext = e.ext
             if ext is None or ext.get("trusted_vc") is not True:
                 na += self._add_original(tr, e)
                 continue
             task = ext.get("task")
-            kind = e.kind
-            if task not in tasks:
-                if type(task) is not str:
-                    self._drop("trusted event without a string raceway.task")
-                    continue
-                self._note_task(tr, task, e)
-            if kind == "StateChange":
+            if e.kind == "StateChange":
                 data = e.data
                 code = codes.get(data.get("access_type"))
                 site = data.get("location")
@@ -167,12 +173,34 @@ class Engine:
                 vc = e.vc
                 ep = vc.get(task, 0)
                 if code is None or type(site) is not str or type(loc) is not str or not ep:
-                    self._drop_access(e, code, site, loc, ep)
+                    self._drop_access(e, code, site, loc, ep, task)
                     continue
                 na += 1
-                access(loc, (task, vc, ep, site, code, ext.get("loop"), ext.get("seg", 0), e))
-            elif kind == "AsyncSpawn":
-                self._note_spawn(tr, task, e)
+                y = (task, vc, ep, site, code, ext.get("loop"), ext.get("seg", 0), e)
+                ls = locs.get(loc)
+                if ls is None or st.index is not None:
+                    st.access(loc, y)
+                    continue
+                last = ls.last
+                if (
+                    last is not None
+                    and last[1] is vc
+                    and last[3] == site
+                    and last[4] == code
+                    and last[6] == y[6]
+                    and last[0] == task
+                ):
+                    st.fast_hits += 1
+                elif not st._process(ls, loc, y, True):
+                    st._rebuild(loc)
+            else:
+                if task not in tr.tasks:
+                    if type(task) is not str:
+                        self._drop("trusted event without a string raceway.task")
+                        continue
+                    self._note_task(tr, task, e)
+                if e.kind == "AsyncSpawn":
+                    self._note_spawn(tr, task, e)
         self._events += n
         self._accesses += na
 
@@ -204,8 +232,10 @@ class Engine:
     def _drop(self, reason: str) -> None:
         self._dropped[reason] = self._dropped.get(reason, 0) + 1
 
-    def _drop_access(self, e: Event, code: Any, site: Any, loc: Any, ep: int) -> None:
-        if code is None:
+    def _drop_access(self, e: Event, code: Any, site: Any, loc: Any, ep: int, task: Any) -> None:
+        if type(task) is not str:
+            self._drop("trusted event without a string raceway.task")
+        elif code is None:
             self._drop("StateChange with an unknown access_type")
         elif type(site) is not str:
             self._drop("StateChange without a string location")
@@ -269,7 +299,10 @@ class Engine:
 
     def _access(self, tr: _Trace, entry: Entry) -> Access:
         task = entry[0]
-        info = tr.tasks.get(task) or TaskInfo(task, task, "task")
+        info = tr.tasks.get(task)
+        if info is None:  # a task seen only through accesses so far
+            self._note_task(tr, task, entry[7])
+            info = tr.tasks[task]
         return Access(entry[7], info, entry[1])
 
     def _fire(self) -> None:

@@ -17,18 +17,20 @@ no common lock, and are concurrent:
 
 Work is bounded: the accesses of one variable are grouped into runs of one trace, one task, one
 clock and one lock set (every access of a run gets the same verdict against any other access, so a
-pair of runs stands for ``n_a × n_b`` access pairs, counted exactly without enumeration). Runs are
-sorted by time and each is compared with earlier runs of other traces, nearest first, until a
-global budget of ``max_comparisons`` run pairs is spent; results then say ``capped: true`` and the
-counts are lower bounds.
+pair of runs stands for ``n_a × n_b`` access pairs, counted exactly without enumeration). Runs
+whose clocks are connected (one *clock family*, by union-find over components) are visited in time
+order through a forest of "happened before a later run" links, so ordered traces are skipped in
+O(1) each; runs of different families are aggregated per trace and swept by trace start time, so
+only traces that overlap are paired. Every visit counts against ``max_comparisons``; when it is
+spent the results say ``capped: true`` and the counts are lower bounds.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Iterable
 from typing import Any
 
+from raceway_sdk.protocol.clock import vc_leq
 from raceway_sdk.protocol.events import ATOMIC_TYPES, WRITE_TYPES, Event, format_timestamp, uuid_str
 
 from .audit import location_key
@@ -76,6 +78,18 @@ class _Run:
 
     def mark(self, access_type: str) -> None:
         self.racing_types.add(access_type)
+
+
+def _before(x: _Run, b: _Run) -> bool:
+    """``x`` happened before ``b``: the epoch test, plus a full clock comparison for two runs of
+    one task at one epoch (an acquire joins without ticking, and runs may arrive out of program
+    order, so equal epochs alone do not say which run knows more)."""
+    ex = x.vc.get(x.task, 0)
+    if not 0 < ex <= b.vc.get(x.task, 0):
+        return False
+    if x.task == b.task and ex == b.vc.get(b.task, 0) and x.vc is not b.vc:
+        return vc_leq(x.vc, b.vc)
+    return True
 
 
 class _Group:
@@ -239,28 +253,40 @@ class GlobalRaceAnalysis:
                     self.details.append(self._detail(a, ta, b, tb, is_ww, by_time))
 
     def _within(self, runs: list[_Run]) -> None:
-        """Runs of one clock family: per other task, bisect its runs by the epoch ``b`` knows;
-        only the runs past that (not happened before ``b``) are compared one by one."""
-        seen: dict[str, tuple[list[int], list[_Run]]] = {}
+        """Runs of one clock family, in time order, kept as a forest: the roots are the runs no
+        later run is known to follow; a run that happened before a newer run ``c`` moves under
+        ``c``. Everything under a run that happened before the next run ``b`` happened before
+        ``b`` too, so only the roots and the subtrees of runs concurrent with ``b`` are visited:
+        a sequence of ordered tests costs O(1) per run, real concurrency costs its pairs."""
+        roots: list[_Run] = []
+        children: dict[int, list[_Run]] = {}
         for b in runs:
-            for u, (eps, u_runs) in seen.items():
-                if u == b.task:
-                    continue
+            kept: list[_Run] = []
+            under_b: list[_Run] = []
+            stack: list[_Run] = []
+            for x in roots:
                 if not self._spend():
                     return
-                for a in u_runs[bisect_right(eps, b.vc.get(u, 0)) :]:
-                    if a.trace == b.trace:
-                        continue
+                if _before(x, b):
+                    under_b.append(x)
+                else:
+                    kept.append(x)
+                    stack.append(x)
+            while stack:
+                x = stack.pop()  # x did not happen before b
+                if x.trace != b.trace:
+                    conc, by_time = self._concurrent(x, b)
+                    if conc:
+                        self._count(x, b, by_time)
+                for y in children.get(id(x), ()):
                     if not self._spend():
                         return
-                    conc, by_time = self._concurrent(a, b)
-                    if conc:
-                        self._count(a, b, by_time)
-            eps, u_runs = seen.setdefault(b.task, ([], []))
-            ep = b.vc.get(b.task, 0)
-            k = bisect_right(eps, ep)
-            eps.insert(k, ep)
-            u_runs.insert(k, b)
+                    if not _before(y, b):
+                        stack.append(y)
+            if under_b:
+                children[id(b)] = under_b
+            kept.append(b)
+            roots = kept
 
     def _across(self, runs: list[_Run]) -> None:
         """Runs of different clock families share no component: they race iff their traces

@@ -47,23 +47,28 @@ def _bump(counter: dict[Any, int], key: Any, sign: int) -> None:
 
 
 class TraceInfo:
-    __slots__ = ("trace_id", "events", "first_ns", "last_ns", "services")
+    __slots__ = ("trace_id", "events", "first_ns", "last_ns", "services", "indexed")
 
-    def __init__(self, trace_id: int) -> None:
+    def __init__(self, trace_id: int, first_ns: int) -> None:
         self.trace_id = trace_id
         self.events: list[Event] = []
-        self.first_ns = 0
-        self.last_ns = 0
+        self.first_ns = first_ns
+        self.last_ns = first_ns
         self.services: dict[str, int] = {}
+        self.indexed = 0  # events[:indexed] are counted in the aggregate indexes
 
     def summary(self) -> dict[str, Any]:
+        if self.indexed == len(self.events):
+            services = sorted(self.services)
+        else:
+            services = sorted({e.meta.service_name for e in self.events})
         return {
             "trace_id": uuid_str(self.trace_id),
             "event_count": len(self.events),
             "first_timestamp": rfc3339(self.first_ns),
             "last_timestamp": rfc3339(self.last_ns),
-            "service_count": len(self.services),
-            "services": sorted(self.services),
+            "service_count": len(services),
+            "services": services,
         }
 
 
@@ -98,26 +103,50 @@ class Catalog:
         self.kinds: dict[str, list[int]] = {}  # kind -> [count, duration sum ns, timed count]
         self.event_count = 0
         self.version = 0  # bumped on every change: cache key for derived answers
+        self._pending: dict[int, TraceInfo] = {}  # traces with events not yet indexed
         self._sorted: tuple[int, list[TraceInfo]] | None = None
 
     # --- maintenance ----------------------------------------------------------------------
 
     def add(self, events: Iterable[Event]) -> list[int]:
-        """Index ``events``; returns the ids of traces seen for the first time."""
+        """Record ``events``; returns the ids of traces seen for the first time.
+
+        Only per-trace facts are updated here (the ingest path stays cheap); the aggregate
+        indexes catch up lazily in :meth:`_index` before a query reads them.
+        """
         new_traces: list[int] = []
+        traces = self.traces
+        pending = self._pending
+        info: TraceInfo | None = None
+        count = 0
         for event in events:
-            info = self.traces.get(event.trace_id)
-            if info is None:
-                info = self.traces[event.trace_id] = TraceInfo(event.trace_id)
-                info.first_ns = info.last_ns = event.timestamp_ns
-                new_traces.append(event.trace_id)
-            else:
-                info.first_ns = min(info.first_ns, event.timestamp_ns)
-                info.last_ns = max(info.last_ns, event.timestamp_ns)
+            count += 1
+            ts = event.timestamp_ns
+            if info is None or info.trace_id != event.trace_id:
+                info = traces.get(event.trace_id)
+                if info is None:
+                    info = traces[event.trace_id] = TraceInfo(event.trace_id, ts)
+                    new_traces.append(event.trace_id)
+                pending[event.trace_id] = info
+            if ts < info.first_ns:
+                info.first_ns = ts
+            elif ts > info.last_ns:
+                info.last_ns = ts
             info.events.append(event)
-            self._account(event, 1)
+        self.event_count += count
         self.version += 1
         return new_traces
+
+    def _index(self) -> None:
+        """Fold events recorded since the last query into the aggregate indexes."""
+        if not self._pending:
+            return
+        for info in self._pending.values():
+            account = self._account
+            for event in info.events[info.indexed :]:
+                account(event, 1, info)
+            info.indexed = len(info.events)
+        self._pending.clear()
 
     def remove(self, trace_ids: Iterable[int]) -> int:
         """Forget traces (retention); returns the number of events dropped from the view."""
@@ -126,17 +155,18 @@ class Catalog:
             info = self.traces.pop(trace_id, None)
             if info is None:
                 continue
-            for event in info.events:
-                self._account(event, -1)
+            self._pending.pop(trace_id, None)
+            for event in info.events[: info.indexed]:
+                self._account(event, -1, info)
             dropped += len(info.events)
+        self.event_count -= dropped
         self.version += 1
         return dropped
 
-    def _account(self, event: Event, sign: int) -> None:
+    def _account(self, event: Event, sign: int, trace: TraceInfo) -> None:
         meta = event.meta
         name = meta.service_name
         duration = meta.duration_ns
-        self.event_count += sign
         service = self.services.get(name)
         if service is None:
             service = self.services[name] = _Service()
@@ -151,7 +181,7 @@ class Catalog:
             else:
                 per_trace[0] += 1
                 per_trace[1] = max(per_trace[1], event.timestamp_ns)
-            _bump(self.traces[event.trace_id].services, name, 1)
+            _bump(trace.services, name, 1)
         else:
             service.traces.pop(event.trace_id, None)
         if service.events <= 0:
@@ -192,6 +222,7 @@ class Catalog:
         self, page: int, page_size: int, min_events: int = 1, service: str | None = None
     ) -> tuple[int, list[dict[str, Any]]]:
         """(total matching traces, the summaries of one page)."""
+        self._index()
         traces = self.sorted_traces()
         if service is not None:
             owned = self.services.get(service)
@@ -203,6 +234,7 @@ class Catalog:
         return len(traces), [t.summary() for t in traces[start : start + page_size]]
 
     def service_list(self) -> list[dict[str, Any]]:
+        self._index()
         return [
             {"name": name, "event_count": s.events, "trace_count": len(s.traces)}
             for name, s in sorted(self.services.items())
@@ -210,6 +242,7 @@ class Catalog:
 
     def service_health(self, window_minutes: int, now_ns: int | None = None) -> list[dict[str, Any]]:
         """Services with activity in the window; status by minutes since the last event."""
+        self._index()
         now = time.time_ns() if now_ns is None else now_ns
         cutoff = now - window_minutes * 60_000_000_000
         out = []
@@ -233,6 +266,7 @@ class Catalog:
         return out
 
     def top_variables(self, limit: int = 10) -> list[dict[str, Any]]:
+        self._index()
         top = sorted(self.variables.items(), key=lambda kv: (-kv[1].accesses, kv[0]))[:limit]
         return [
             {
@@ -246,9 +280,11 @@ class Catalog:
 
     def performance(self, limit: int) -> dict[str, Any]:
         """Latency over the ``limit`` newest traces; per-kind and per-service durations; throughput."""
+        self._index()
         newest = self.sorted_traces()[:limit]
         durations = sorted(
-            ((t.last_ns - t.first_ns) / 1e6, t) for t in newest if t.last_ns > t.first_ns
+            (((t.last_ns - t.first_ns) / 1e6, t) for t in newest if t.last_ns > t.first_ns),
+            key=lambda dt: (dt[0], dt[1].trace_id),
         )
         values = [d for d, _ in durations]
 

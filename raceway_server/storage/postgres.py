@@ -114,6 +114,13 @@ class PostgresStorage:
             log.info("applied migrations: %s", ", ".join(applied))
         return applied
 
+    def stats(self) -> dict[str, Any]:
+        """Pool figures for /status (connections lost and re-made show reconnects)."""
+        raw = self._pool.get_stats()
+        keys = ("pool_size", "pool_available", "requests_waiting", "connections_num",
+                "connections_errors", "connections_lost", "requests_errors")
+        return {k: int(raw.get(k, 0)) for k in keys}
+
     def healthy(self) -> bool:
         try:
             self._run(lambda conn: conn.execute("SELECT 1").fetchone())

@@ -109,7 +109,8 @@ def test_session_json_and_report_placeholder(kernels):
     assert race["status"] == "new" and race["test"].endswith("test_racy")
     assert race["anchor"] == "race-1" and race["variable"] == "Box.value"
     trace = doc["traces"][tests["test_racy"]["trace_id"]]
-    kinds = {e["kind"] for e in trace["events"]}
+    kinds = {next(iter(e["kind"])) if isinstance(e["kind"], dict) else e["kind"]
+             for e in trace["events"]}
     assert {"StateChange", "AsyncSpawn"} <= kinds
     assert race["first"]["task"] in trace["tasks"]
 
@@ -161,7 +162,7 @@ def test_read_write():
     t.join()
 """)
     result = pytester.runpytest_subprocess("--raceway", "--raceway-fail-on=write-write", "-v",
-                                           "-k", "write", *ARGS)
+                                           "-k", "test_write_write or test_read_write", *ARGS)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*::test_write_write RACE*"])
     result = pytester.runpytest_subprocess("--raceway", "--raceway-fail-on=none", *ARGS)
@@ -258,8 +259,9 @@ def test_leaked_thread_fails_the_later_test_and_names_the_earlier(pytester):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines([
         "*::test_starts_a_thread_and_leaves PASSED*", "*::test_later RACE*",
-        '*thread "leaky" (*) created at *',
+        '  thread "leaky" (*) created at *.py:17:',
         "*leaked from an earlier test: *::test_starts_a_thread_and_leaves (still running*",
+        '  main "MainThread" (*): the main thread',
     ])
 
 
@@ -323,3 +325,108 @@ def test_xdist_merges_one_report(pytester):
     assert {r["anchor"].split("-")[1] for r in doc["races"]} <= {"gw0", "gw1"}
     assert len(doc["tests"]) == 4 and len(doc["traces"]) == 2
     assert doc["summary"]["events"] > 0
+
+
+CHILD = '''
+import os, sys, time, urllib.request
+from raceway_sdk.protocol.events import Event, Metadata, dumps_batch, new_event_id, parse_uuid
+
+trace = parse_uuid(os.environ["RACEWAY_TRACE_ID"])
+def write(task, value):
+    meta = Metadata(task, os.getpid(), "child-service")
+    return Event(new_event_id(), trace, None, time.time_ns(), "StateChange",
+                 {"variable": "orders.total", "old_value": None, "new_value": value,
+                  "location": "service.py:7", "access_type": "Write"},
+                 meta, {task: 1}, [], {"task": task, "trusted_vc": True, "loc": "orders.total",
+                                       "func": "handle", "stack": [["service.py", 7, "handle"]]})
+body = dumps_batch([write("svc/1", 1), write("svc/2", 2)])
+request = urllib.request.Request(os.environ["RACEWAY_SERVER_URL"] + "/events", data=body,
+                                 headers={"content-type": "application/json"})
+print(urllib.request.urlopen(request, timeout=10).read().decode())
+'''
+
+
+def test_child_process_events_reach_the_test_through_the_listener(pytester):
+    pytester.makepyfile(child_service=CHILD)
+    pytester.makepyfile(
+        """
+        import json, os, subprocess, sys
+
+        def test_service_in_a_subprocess():
+            out = subprocess.run([sys.executable, "child_service.py"], capture_output=True,
+                                 text=True, check=True).stdout
+            assert json.loads(out)["accepted"] == 2
+        """
+    )
+    result = pytester.runpytest_subprocess("--raceway", "-v", *ARGS)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*::test_service_in_a_subprocess RACE*",
+                                 "WARNING: RACE on orders.total (write-write)",
+                                 "events recorded: * (from child processes: 2); dropped: 0"])
+
+
+def test_remote_server_receives_every_event(kernels):
+    import http.server
+    import threading
+
+    received = []
+
+    class Server(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["content-length"]))
+            received.append((self.path, json.loads(body)))
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Server)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = kernels.runpytest_subprocess("--raceway", f"--raceway-server={url}",
+                                              "--raceway-json=s.json", *ARGS)
+    finally:
+        server.shutdown()
+        server.server_close()
+    result.assert_outcomes(passed=1, failed=1)  # verdicts are the same as embedded
+    doc = json.loads((kernels.path / "s.json").read_text())
+    sent = sum(len(batch["events"]) for _, batch in received)
+    assert {path for path, _ in received} == {"/events"}
+    assert sent == doc["summary"]["counts"]["remote_sent"] == doc["summary"]["events"] > 0
+    assert doc["summary"]["counts"]["remote_dropped"] == 0 and not doc["summary"]["notes"]
+
+
+def test_race_outside_any_test_fails_the_session(pytester):
+    pytester.makepyfile(
+        """
+        import threading
+
+        class Box:
+            value = 0
+
+        box = Box()
+
+        def bump():
+            box.value += 1
+
+        threads = [threading.Thread(target=bump) for _ in range(2)]  # at import time
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+        def test_fine():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("--raceway", *ARGS)
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([
+        "1 race(s) outside any test (module import or threads between tests) fail the session:",
+        "WARNING: RACE on Box.value *"])

@@ -24,9 +24,9 @@ from typing import Any
 
 import psycopg
 import pytest
-import uvicorn
 
 from raceway_server.api import create_app
+from raceway_server.api.server import Server
 from raceway_server.config import Config
 from raceway_server.service import Service
 
@@ -139,9 +139,7 @@ class RunningServer:
     def __init__(self, config: Config, service: Service | None = None) -> None:
         self.app = create_app(config, service)
         self.service: Service = self.app.state.service
-        self.uv = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-        )
+        self.uv = Server(self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
         self.uv.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.uv.run, daemon=True)
         self.thread.start()
@@ -150,8 +148,7 @@ class RunningServer:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.01)
-        port = self.uv.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://127.0.0.1:{self.uv.port}"
         deadline = time.monotonic() + 20
         while not self.service.warmup.ready:
             if self.service.warmup.phase == "failed" or time.monotonic() > deadline:

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from raceway_sdk import _identity
 from raceway_sdk import _recorder as rec
 from raceway_sdk.instrument import threads
 from raceway_sdk.testing import CollectingSink, concurrent, ordered, recording
@@ -46,7 +47,7 @@ def sink():
 
 
 def accesses(sink: CollectingSink, obj: Shared, name: str = "value"):
-    return sink.accesses(f"Shared.{name}")
+    return sink.accesses(loc=f"{_identity.label(obj)}.{name}")
 
 
 def run_threads(*fns) -> None:
@@ -76,7 +77,7 @@ def test_write_before_start_and_read_after_join_are_ordered(sink) -> None:
 
 def test_access_after_start_without_join_is_concurrent(sink) -> None:
     s = Shared()
-    gate = _thread.allocate_lock()  # raw (created before install semantics): no edge
+    gate = threads._raw_allocate_lock()  # raw (created before install semantics): no edge
     t = threading.Thread(target=write, args=(s,))
     t.start()
     write(s)
@@ -89,7 +90,7 @@ def test_access_after_start_without_join_is_concurrent(sink) -> None:
 def test_join_timeout_on_live_thread_gives_no_edge(sink) -> None:
     s = Shared()
     go = threading.Event()
-    go_raw = _thread.allocate_lock()
+    go_raw = threads._raw_allocate_lock()
     go_raw.acquire()
 
     def body() -> None:
@@ -181,7 +182,7 @@ def test_without_lock_writes_are_concurrent(sink) -> None:
 
 
 def test_isinstance_checks_keep_working(sink) -> None:
-    raw = _thread.allocate_lock()
+    raw = threads._raw_allocate_lock()
     assert isinstance(threading.Lock(), threading.Lock)
     assert isinstance(raw, threading.Lock)
     assert isinstance(threading.RLock(), threading.RLock)
@@ -195,7 +196,7 @@ def test_stdlib_internal_locks_stay_raw(sink) -> None:
     q = queue.Queue()
     assert type(q.mutex) is threads._raw_lock_type
     handler = logging.StreamHandler()
-    assert not isinstance(handler.lock, (threads.InstrumentedLock, threads.InstrumentedRLock))
+    assert type(handler.lock) is threads._raw_rlock_type
     assert type(threading.Event()._cond._lock) is threads._raw_lock_type
     assert "_raceway_on" not in cf.Future()._condition.__dict__
 
@@ -235,7 +236,7 @@ def test_instrumented_lock_survives_uninstall() -> None:
 @pytest.mark.parametrize("preinstall_lock", [False, True])
 def test_condition_notify_wakes_in_order(preinstall_lock, sink) -> None:
     s = Shared()
-    lock = _thread.allocate_lock() if preinstall_lock else None
+    lock = threads._raw_allocate_lock() if preinstall_lock else None
     cond = threading.Condition(lock) if lock is not None else threading.Condition()
     ready: list[bool] = []
 
@@ -263,7 +264,7 @@ def test_condition_notify_wakes_in_order(preinstall_lock, sink) -> None:
 
 def test_condition_timeout_without_notify_is_concurrent(sink) -> None:
     s = Shared()
-    cond = threading.Condition(_thread.allocate_lock())  # raw lock: only notify -> wake counts
+    cond = threading.Condition(threads._raw_allocate_lock())  # raw lock: only notify -> wake counts
 
     def waiter() -> None:
         with cond:
@@ -306,7 +307,7 @@ def test_semaphore_with_free_permits_gives_no_edge(sink) -> None:
     s = Shared()
     sem = threading.Semaphore(2)
     both_in = threading.Barrier(2, timeout=5) if False else None
-    hold = _thread.allocate_lock()
+    hold = threads._raw_allocate_lock()
     hold.acquire()
 
     def body() -> None:
@@ -386,7 +387,7 @@ def test_barrier_next_round_is_not_ordered_before_slow_party(sink) -> None:
     s = Shared()
     slow_out = Shared()
     bar = threading.Barrier(2)
-    fast_done = _thread.allocate_lock()
+    fast_done = threads._raw_allocate_lock()
     fast_done.acquire()
 
     def fast() -> None:
@@ -458,7 +459,7 @@ def test_queue_edges_are_per_item(sink, cls) -> None:
     # forked after, so fork it from a thread that never joined them.
     t = threading.Thread(target=consumer)
     # reset the main task's knowledge: start the consumer from a fresh, unsynchronised thread
-    starter_done = _thread.allocate_lock()
+    starter_done = threads._raw_allocate_lock()
     starter_done.acquire()
 
     def starter() -> None:
@@ -550,7 +551,7 @@ def test_executor_shutdown_wait_joins_everything(sink) -> None:
 
 def test_executor_without_result_is_concurrent(sink) -> None:
     s = Shared()
-    done = _thread.allocate_lock()
+    done = threads._raw_allocate_lock()
     done.acquire()
     ex = cf.ThreadPoolExecutor(max_workers=1)
     ex.submit(lambda: (write(s), done.release()))
@@ -754,14 +755,15 @@ def test_finaliser_using_instrumented_lock_during_recording(sink) -> None:
 
     inner = GcInSink()
     prev = rec.set_sink(inner)
+    other = threading.Lock()  # the finaliser takes LockInDel.lock while `other` is recorded
     try:
-        with LockInDel.lock:
+        with other:
             pass
     finally:
         rec.set_sink(prev)
         LockInDel.lock = None
-    assert len(inner.of_kind("LockAcquire")) == 1
-    assert rec.stats()["dropped_reentrant"] >= 2
+    assert len(inner.of_kind("LockAcquire")) == 1 and len(inner.of_kind("LockRelease")) == 1
+    assert rec.stats()["dropped_reentrant"] >= 4  # acquire + release in each finaliser run
 
 
 def test_thread_started_while_suspended_is_quiet(sink) -> None:

@@ -54,6 +54,7 @@ __all__ = [
     "KIND",
     "Patcher",
     "acquire_after",
+    "acquire_if_true",
     "callable_name",
     "internal_callbacks",
     "install",
@@ -490,6 +491,7 @@ def run_as(child: TaskState, func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def callable_name(func: Any) -> str:
+    """A display name for a callable (the wrapped function of a partial)."""
     inner = getattr(func, "func", None)  # functools.partial
     target = inner if inner is not None and not hasattr(func, "__qualname__") else func
     return str(getattr(target, "__qualname__", None) or type(target).__name__)
@@ -667,11 +669,20 @@ def acquire_after(
     @functools.wraps(orig)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         result = orig(self, *args, **kwargs)
+        if inspect.iscoroutine(result):  # a decorated async method (trio's KI protection)
+            return _acquire_when_done(result, self if key is None else key(self), lock_type)
         if not _tl.internal:
             rec.acquire(self if key is None else key(self), _lock_type(self, lock_type))
         return result
 
     return wrapper
+
+
+async def _acquire_when_done(coro: Any, obj: Any, lock_type: str) -> Any:
+    result = await coro
+    if not _tl.internal:
+        rec.acquire(obj, _lock_type(obj, lock_type))
+    return result
 
 
 def acquire_if_true(orig: Callable[..., Any], lock_type: str) -> Callable[..., Any]:

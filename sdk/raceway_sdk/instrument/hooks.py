@@ -403,6 +403,19 @@ def bc(fn: Any, name: str, site: Any, *args: Any, **kwargs: Any) -> Any:
     return fn(*args, **kwargs)
 
 
+_attr_sites: dict[Any, Any] = {}
+
+
+def _attr_site(site: Any) -> Any:
+    # getattr()/setattr() calls are registered as item-kind sites; the attribute they name
+    # needs an attribute-kind twin so the recorder labels the location ``Type.attr``.
+    twin = _attr_sites.get(site)
+    if twin is None:
+        twin = _recorder.register_site(site.file, site.line, site.func, "", ATTR)
+        _attr_sites[site] = twin
+    return twin
+
+
 def _container_op(owner: Any, spec: tuple[str, str], site: Any, args: tuple, kwargs: dict) -> None:
     kind, rule = spec
     if rule == "all" or not args and rule != "upd":

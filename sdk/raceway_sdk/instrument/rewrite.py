@@ -39,7 +39,7 @@ import sys
 import threading
 import types
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from raceway_sdk.instrument import hooks as _hooks
 from raceway_sdk.instrument.selection import Selection
@@ -390,7 +390,7 @@ class _Rewriter(ast.NodeTransformer):
 
     def visit_Subscript(self, node: ast.Subscript) -> ast.expr:
         if not isinstance(node.ctx, ast.Load) or _generated(node.value):
-            return self.generic_visit(node)
+            return cast(ast.expr, self.generic_visit(node))
         value = self.visit(node.value)
         new = _hook("gi", value, self.slice_expr(node.slice), self.site(node, "item"))
         return ast.copy_location(new, node)
@@ -424,7 +424,7 @@ class _Rewriter(ast.NodeTransformer):
                 keywords=keywords,
             )
             return ast.copy_location(new, node)
-        return self.generic_visit(node)
+        return cast(ast.expr, self.generic_visit(node))
 
     def visit_Compare(self, node: ast.Compare) -> ast.expr:
         if len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)):
@@ -433,7 +433,7 @@ class _Rewriter(ast.NodeTransformer):
             if isinstance(node.ops[0], ast.NotIn):
                 new = ast.UnaryOp(op=ast.Not(), operand=new)
             return ast.copy_location(new, node)
-        return self.generic_visit(node)
+        return cast(ast.expr, self.generic_visit(node))
 
     def visit_NamedExpr(self, node: ast.NamedExpr) -> ast.expr:
         node.value = self.visit(node.value)
@@ -474,16 +474,13 @@ class _Rewriter(ast.NodeTransformer):
         self.scope = outer
         return node
 
-    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.expr:
-        return self.generic_visit(node)
-
     # -- definitions
     def _defaults(self, args: ast.arguments) -> None:
         args.defaults = [self.visit(d) for d in args.defaults]
         args.kw_defaults = [self.visit(d) if d is not None else None for d in args.kw_defaults]
 
     def _decorators(self, decorators: list[ast.expr]) -> list[ast.expr]:
-        out = []
+        out: list[ast.expr] = []
         for d in decorators:
             if isinstance(d, ast.Attribute):  # applied like a call: @prop.setter, @mod.deco
                 d.value = self.visit(d.value)
@@ -642,7 +639,9 @@ class _Rewriter(ast.NodeTransformer):
         temps.append(cur)
         out.append(ast.Assign([ast.Name(cur, ast.Store())], _hook("ga" if is_attr else "gi", obj, key, site)))
         out.append(ast.AugAssign(ast.Name(cur, ast.Store()), node.op, self.visit(node.value)))
-        out.append(ast.Expr(_hook("sa" if is_attr else "si", _name(cur), obj, key, site)))
+        # the write gets its own cache slot (same Site): the read's slot must not hide it
+        wsite = self.site(target, "attr" if is_attr else "item")
+        out.append(ast.Expr(_hook("sa" if is_attr else "si", _name(cur), obj, key, wsite)))
         out.append(ast.Delete([ast.Name(t, ast.Del()) for t in temps]))
         return self._located(out, node)
 
@@ -767,8 +766,31 @@ def rewrite_tree(tree: ast.Module) -> ast.Module:
     rw = _Rewriter(builder, tracked, _future_annotations(tree))
     tree.body = rw._body(tree.body)
     _insert_prelude(tree, rw.sites)
-    ast.fix_missing_locations(tree)
+    _fix_locations(tree)
     return tree
+
+
+def _fix_locations(tree: ast.AST) -> None:
+    """Give generated nodes their parent's position.
+
+    Unlike ``ast.fix_missing_locations`` this never invents an end position for a node that has
+    a start but no end (pytest's inserted imports): compile accepts a missing end, not a wrong one.
+    """
+    stack: list[tuple[ast.AST, tuple[Any, Any, Any, Any]]] = [(tree, (1, 0, None, None))]
+    while stack:
+        node, pos = stack.pop()
+        if "lineno" in node._attributes:
+            if getattr(node, "lineno", None) is None:
+                node.lineno, node.col_offset, node.end_lineno, node.end_col_offset = pos  # type: ignore[attr-defined]
+            else:
+                pos = (
+                    node.lineno,  # type: ignore[attr-defined]
+                    getattr(node, "col_offset", 0),
+                    getattr(node, "end_lineno", None),
+                    getattr(node, "end_col_offset", None),
+                )
+        for child in ast.iter_child_nodes(node):
+            stack.append((child, pos))
 
 
 def rewrite_source(source: str | bytes, filename: str = "<rewritten>") -> types.CodeType:

@@ -557,6 +557,8 @@ def _k_lock_release(p: dict[str, Any], owned: bool) -> tuple[str, dict[str, Any]
 def _k_memory_fence(p: dict[str, Any], owned: bool) -> tuple[str, dict[str, Any]]:
     ordering = p.get("ordering", _MISSING)
     if type(ordering) is not str or ordering not in _ORDERING_SET:
+        if ordering is _MISSING:
+            raise _Bad("kind.MemoryFence.ordering", "missing required field; " + _ORDERING_MSG)
         raise _Bad("kind.MemoryFence.ordering", _ORDERING_MSG)
     return "MemoryFence", {
         "ordering": ordering,
@@ -775,7 +777,9 @@ def _stack(v: Any, field: str) -> list[Any]:
             and fr[1] >= 0
             and type(fr[2]) is str
         ):
-            raise _fail(f"{field}[{i}]", fr, "a [file: string, line: integer >= 0, func: string] frame")
+            raise _fail(
+                f"{field}[{i}]", fr, "a [file: string, line: integer >= 0, func: string] frame"
+            )
     return v
 
 
@@ -825,7 +829,14 @@ def _event(obj: Any, owned: bool, memo: _Memo) -> Event:
         raise _fail("", obj, "an event object")
     get = obj.get
     v = get("id", _MISSING)
-    eid = _uuid(v, "id")
+    if type(v) is str and len(v) == 36 and v[8] == v[13] == v[18] == v[23] == "-":
+        try:
+            raw = _unhex(v.replace("-", ""))
+        except (binascii.Error, ValueError):
+            raw = b""
+        eid = _from_bytes(raw, "big") if len(raw) == 16 else _uuid(v, "id")
+    else:
+        eid = _uuid(v, "id")
     memo.prev_s, memo.prev_i, prev_s, prev_i = v, eid, memo.prev_s, memo.prev_i
     v = get("trace_id", _MISSING)
     if type(v) is str and v == memo.trace_s:
@@ -842,24 +853,30 @@ def _event(obj: Any, owned: bool, memo: _Memo) -> Event:
         parent_id = _uuid(v, "parent_id")
     v = get("timestamp", _MISSING)
     secs = _secs_cache.get(v[:19]) if type(v) is str else None
-    tail = _TS_TAIL(v, 19) if secs is not None else None
-    if tail is not None:
-        frac, z, _, _, _ = g = tail.groups()
-        if z is not None and frac is not None:
-            ts = secs * _NS + int(frac) * _FRAC_SCALE[len(frac)]  # type: ignore[operator]
+    if secs is not None and len(v) > 21 and v[19] == ".":
+        # the common tails ".<digits>Z" / ".<digits>+00:00" without the regex
+        f = v[20:-1] if v[-1] == "Z" else v[20:-6] if v.endswith("+00:00") else ""
+        if f.isdigit() and f.isascii() and len(f) <= 9:
+            ts = secs * _NS + int(f) * _FRAC_SCALE[len(f)]
         else:
-            ts = _with_tail(v, secs, g, "timestamp")  # type: ignore[arg-type]
+            ts = _timestamp(v, "timestamp")
     else:
-        ts = _timestamp_full(v, "timestamp")
-    kind, data = _kind(get("kind", _MISSING), owned)
+        ts = _timestamp(v, "timestamp")
+    k = get("kind", _MISSING)
+    parser = None
+    if type(k) is dict and len(k) == 1:
+        for name, payload in k.items():
+            if type(payload) is dict:
+                parser = _KIND_PARSERS.get(name)
+    if parser is None:
+        kind, data = _kind(k, owned)  # raises the precise error
+    else:
+        kind, data = parser(payload, owned)
     m = get("metadata", _MISSING)
     hit = memo.meta.get(m.get("thread_id")) if type(m) is dict else None  # type: ignore[arg-type]
-    if (
-        hit is not None
-        and hit[0] == m
-        and type(m.get("process_id")) is int
-        and m.get("duration_ns") is None
-    ):
+    # Equal to a validated metadata object of the same context (whose duration_ns was null)?
+    # Only process_id can compare equal with another type (True == 1 == 1.0): check it.
+    if hit is not None and hit[0] == m and type(m["process_id"]) is int:  # type: ignore[index]
         meta = hit[1]  # same context as an earlier event of the batch: share the object
     else:
         meta = _metadata(m, owned)
@@ -892,7 +909,9 @@ def parse_event(obj: Any, index: int = 0) -> Event:
         raise EventError(index, exc.field, exc.message) from None
 
 
-def _events_of(body: bytes | bytearray | memoryview | str | dict[str, Any]) -> tuple[list[Any], bool]:
+def _events_of(
+    body: bytes | bytearray | memoryview | str | dict[str, Any],
+) -> tuple[list[Any], bool]:
     owned = not isinstance(body, dict)
     if owned:
         try:

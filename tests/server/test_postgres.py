@@ -1,0 +1,148 @@
+"""PostgreSQL storage against a real server: the log, migrations, restart, scale-out, retention."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+import httpx
+import psycopg
+import pytest
+from conftest import RunningServer
+from rw_events import access, body, bulk, racing_trace
+
+from raceway_sdk.protocol.events import uuid_str
+from raceway_server.config import Config
+from raceway_server.service import Service
+from raceway_server.storage.base import Deletion
+from raceway_server.storage.postgres import PostgresStorage, migrations
+
+pytestmark = pytest.mark.postgres
+
+
+def _storage(url: str) -> PostgresStorage:
+    storage = PostgresStorage(url, min_connections=1, max_connections=4, connect_timeout=5)
+    storage.open()
+    return storage
+
+
+def _pg(url: str, **settings: object) -> dict[str, object]:
+    return dict(storage_backend="postgres", database_url=url, pg_min_connections=1, pg_max_connections=4,
+                pg_connect_timeout=5.0, **settings)
+
+
+def test_migrations_apply_once_and_create_indexes(pg_url: str) -> None:
+    first = _storage(pg_url)
+    second = PostgresStorage(pg_url, min_connections=1, max_connections=2)
+    second.open()
+    assert second.migrate() == []  # already applied by the first process
+    with psycopg.connect(pg_url) as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM raceway_schema_migrations")]
+        indexes = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'raceway_events'")}
+    assert versions == [v for v, _ in migrations()]
+    assert {"raceway_events_seq", "raceway_events_trace_seq", "raceway_events_pkey"} <= indexes
+    first.close()
+    second.close()
+
+
+def test_log_dedupes_orders_and_feeds_other_writers(pg_url: str) -> None:
+    a, b = _storage(pg_url), _storage(pg_url)
+    _, first = racing_trace()
+    result = a.append(first)
+    assert [e.id for e in result.new] == [e.id for e in first] and result.foreign == []
+    again = b.append(first + first)
+    assert again.new == [] and again.duplicates == 4
+    assert [e.id for e in again.foreign] == [e.id for e in first]  # b learns a's events first
+    second = bulk(5, traces=1)
+    b.append(second)
+    caught = a.catch_up()
+    assert [e.id for e in caught] == [e.id for e in second]  # type: ignore[union-attr]
+    assert a.catch_up() == []
+    # a fresh reader replays everything in log order, with extensions intact
+    c = PostgresStorage(pg_url, min_connections=1, max_connections=2)
+    c.open()
+    replay = [e for chunk in c.load() for e in chunk]
+    assert [e.id for e in replay] == [e.id for e in first + second]
+    assert replay[0].ext == first[0].ext and replay[0].vc == first[0].vc
+    assert replay[0].timestamp_ns == first[0].timestamp_ns
+    for s in (a, b, c):
+        s.close()
+
+
+def test_deletions_reach_other_processes_in_order(pg_url: str) -> None:
+    a, b = _storage(pg_url), _storage(pg_url)
+    trace, events = racing_trace()
+    a.append(events)
+    b.catch_up()
+    a.delete_traces([trace])
+    ops = b.catch_up()
+    assert len(ops) == 1 and isinstance(ops[0], Deletion) and ops[0].trace_ids == [trace]
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM raceway_events").fetchone() == (0,)
+    a.close()
+    b.close()
+
+
+def test_restart_rebuilds_engine_state_from_the_database(serve: Callable[..., RunningServer], pg_url: str) -> None:
+    first = serve(**_pg(pg_url))
+    trace, events = racing_trace()
+    assert httpx.post(first.url + "/events", content=body(events)).status_code == 200
+    before = httpx.get(f"{first.url}/api/traces/{uuid_str(trace)}").json()["data"]
+    first.stop()
+    second = serve(**_pg(pg_url))
+    status = httpx.get(second.url + "/status").json()["data"]
+    assert status["warmup"]["phase"] == "completed" and status["warmup"]["processed_traces"] == 1
+    after = httpx.get(f"{second.url}/api/traces/{uuid_str(trace)}").json()["data"]
+    assert after["analysis"] == before["analysis"] and after["events"] == before["events"]
+    assert after["analysis"]["potential_races"] == 1
+    # the rebuilt process still deduplicates what was stored before the restart
+    again = httpx.post(second.url + "/events", content=body(events)).json()["data"]
+    assert again["duplicates"] == 2 and again["ingested"] == 0
+
+
+def test_two_processes_sharing_one_database_agree(serve: Callable[..., RunningServer], pg_url: str) -> None:
+    a, b = serve(**_pg(pg_url)), serve(**_pg(pg_url))
+    traces = []
+    for n in range(6):
+        trace, events = racing_trace(service=f"svc{n % 2}")
+        traces.append(trace)
+        target = a if n % 2 else b
+        # split one trace across both processes: the first event to one, the second to the other
+        assert httpx.post(target.url + "/events", content=body(events[:1])).status_code == 200
+        other = b if target is a else a
+        assert httpx.post(other.url + "/events", content=body(events[1:])).status_code == 200
+    for path in ["/api/traces?page_size=50", "/api/services", "/api/distributed/global-races",
+                 "/api/distributed/hotspots", f"/api/traces/{uuid_str(traces[0])}"]:
+        got_a = httpx.get(a.url + path).json()["data"]
+        got_b = httpx.get(b.url + path).json()["data"]
+        assert got_a == got_b, path
+    bundle = httpx.get(f"{a.url}/api/traces/{uuid_str(traces[3])}").json()["data"]
+    assert bundle["analysis"]["potential_races"] == 1
+
+
+def test_retention_by_count_and_age_is_enforced_everywhere(pg_url: str) -> None:
+    keeper = Service(Config(**_pg(pg_url, retention_max_traces=2, retention_max_age_hours=1.0)))  # type: ignore[arg-type]
+    keeper.start(background=False)
+    watcher = Service(Config(**_pg(pg_url)))  # type: ignore[arg-type]
+    watcher.start(background=False)
+    now = time.time_ns()
+    old = uuid.uuid4().int
+    keeper.ingest([access(old, "o/1", {"o/1": 1}, ts=now - 2 * 3600 * 10**9)])
+    fresh = []
+    for i in range(3):
+        trace = uuid.uuid4().int
+        fresh.append(trace)
+        keeper.ingest([access(trace, "f/1", {"f/1": 1}, ts=now + i)])
+    watcher.refresh()
+    assert len(watcher.catalog.traces) == 4
+    assert keeper.enforce_retention(now_ns=now + 10) == 2  # the old one by age, the oldest fresh by count
+    with psycopg.connect(pg_url) as conn:
+        stored = {r[0].int for r in conn.execute("SELECT DISTINCT trace_id FROM raceway_events")}
+    assert stored == set(fresh[1:])
+    watcher.refresh()
+    assert set(watcher.catalog.traces) == set(fresh[1:])
+    assert watcher.catalog.event_count == 2
+    assert keeper.status()["ingestion"]["retention_deleted_traces"] == 2
+    keeper.close()
+    watcher.close()
