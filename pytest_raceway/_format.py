@@ -64,8 +64,12 @@ def _creation(access: dict[str, Any], test_of: Callable[[Any], str | None],
         what = ("the main thread" if access.get("task_kind") == "main" else
                 "started outside any test (before instrumentation, or by C code)")
         return [f"  {_task(access)}: {what}"]
-    created = short_path(access.get("task_created_at"), rootdir)
-    lines = [f"  {_task(access)} created at {created}:"]
+    created = str(access.get("task_created_at"))
+    if not _shown(created.rsplit(":", 1)[0]):  # started inside asyncio/trio: name the caller
+        user = [f for f in access.get("task_stack") or [] if _shown(f[0])]
+        if user:
+            created = f"{user[0][0]}:{user[0][1]}"
+    lines = [f"  {_task(access)} created at {short_path(created, rootdir)}:"]
     lines += _stack(access.get("task_stack"), "    ", rootdir)
     origin = access.get("origin_trace")
     if origin is not None and origin != own_trace:

@@ -244,7 +244,7 @@ class RacewayPlugin:
 
     def _report_target(self) -> str | None:
         target = self.report_html or self.report_json or self.settings.json
-        return Path(target).name if target else None
+        return _format.short_path(target, self.settings.rootdir) if target else None
 
     def _anchor_target(self, anchor: str) -> str:
         target = self.report_html or self.report_json or self.settings.json
@@ -442,8 +442,16 @@ class RacewayPlugin:
                 _results.write_json(path, doc)
                 self.written.append((label, path))
         if self.report_html:
-            _spine.html_renderer()(doc, self.report_html)  # type: ignore[misc]
-            self.written.append(("report", self.report_html))
+            try:
+                _spine.html_renderer()(doc, self.report_html)  # type: ignore[misc]
+                self.written.append(("report", self.report_html))
+            except Exception as exc:  # the run's verdicts stand; keep the data, say why
+                fallback = str(Path(self.report_html).with_suffix(".json"))
+                _results.write_json(fallback, doc)
+                self.written.append(("report (JSON)", fallback))
+                self.results.notes.append(
+                    f"the HTML report could not be rendered ({type(exc).__name__}: {exc}); "
+                    f"wrote the session JSON to {fallback} instead")
         if s.baseline and s.baseline_update:
             tests_run = set(self.results.tests)
             entries = _baseline.updated(self.baseline, self.results.races, tests_run)

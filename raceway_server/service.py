@@ -335,6 +335,8 @@ class Service:
                 return 0
             self._apply(self.storage.delete_traces(doomed))
             self.counters["retention_deleted_events"] += self._forget(doomed)
+            if self._engine_stale:
+                self._rebuild_engine()
             self.counters["retention_deleted_traces"] += len(doomed)
         log.info("retention removed %d traces", len(doomed))
         return len(doomed)
@@ -429,13 +431,19 @@ class Service:
         self, trace_ids: list[int] | None = None
     ) -> list[tuple[int, list[Event], list[Any]]]:
         """(trace, events, races) for the given traces, or all traces newest first."""
+        listed = trace_ids is None
         if trace_ids is None:
             self.refresh()
             with self._lock:
                 trace_ids = [t.trace_id for t in self.catalog.sorted_traces()]
         out = []
         for trace_id in trace_ids:
-            events, races, _ = self._trace_snapshot(trace_id)
+            try:
+                events, races, _ = self._trace_snapshot(trace_id)
+            except NotFound:
+                if listed:  # removed by retention since it was listed
+                    continue
+                raise
             out.append((trace_id, events, races))
         return out
 

@@ -57,8 +57,13 @@ def _auth_routes(config: Config, sessions: Sessions, guard_ref: list[Guard]) -> 
     async def login(request: Request) -> Response:
         if not sessions.enabled:
             return fail(400, "UI authentication is not enabled")
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > 4096:
+                return fail(413, "login body must be a small JSON object")
         try:
-            body = orjson.loads(await request.body())
+            body = orjson.loads(raw)
         except orjson.JSONDecodeError:
             body = None
         password = body.get("password") if isinstance(body, dict) else None

@@ -121,9 +121,9 @@ def shiviz_log(events: Sequence[Event], clock_of: ClockOf) -> str:
         for component, value in vc.items():
             if component == task:
                 continue
-            values = own_values.get(component)
-            if values:
-                n = bisect.bisect_right(values, value)
+            history = own_values.get(component)
+            if history:
+                n = bisect.bisect_right(history, value)
                 if n:
                     out[_host(component)] = n
         out[_host(task)] = seen[task]

@@ -255,9 +255,11 @@ def path(name: str, schema: S) -> S:
 TRACE_ID = path("trace_id", UUID)
 
 
-def op(summary: str, data: S, params: list[S] | None = None, tag: str = "api", **extra: S) -> S:
+def op(
+    summary: str, data: S, params: list[S] | None = None, tag: str = "api", extra: S | None = None
+) -> S:
     responses: S = {"200": {"description": "OK", **_json(envelope(data))}}
-    responses.update(extra)
+    responses.update(extra or {})
     responses["default"] = {"description": "Error envelope", **_json(ERROR)}
     return {"summary": summary, "tags": [tag], "parameters": params or [], "responses": responses}
 
@@ -298,7 +300,12 @@ def openapi_document() -> S:
                     "Ingest a batch; acknowledged after commit",
                     INGEST,
                     tag="ingest",
-                    **{"207": {"description": "Some events rejected, the valid ones stored", **_json(envelope(INGEST))}},
+                    extra={
+                        "207": {
+                            "description": "Some events rejected, the valid ones stored",
+                            **_json(envelope(INGEST)),
+                        }
+                    },
                 ),
                 "requestBody": {
                     "required": True,

@@ -70,13 +70,14 @@ def run(args: argparse.Namespace) -> int:
     log = logging.getLogger("raceway_server")
     for warning in warnings:
         log.warning("%s", warning)
+    log.debug("configuration: %s", config.redacted())
     return serve(config, level)
 
 
 def serve(config: object, level: str = "info") -> int:
     from raceway_server.api import create_app
-    from raceway_server.api.server import Server
     from raceway_server.api.security import install_log_redaction
+    from raceway_server.api.server import Server
     from raceway_server.config import Config
 
     assert isinstance(config, Config)

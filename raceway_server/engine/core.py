@@ -135,14 +135,18 @@ class Engine:
                 self._fire()
 
     def _add_batch(self, events: Iterable[Event]) -> None:
-        # The hot loop: locals only, the access fast path inlined (see races.TraceRaces.access).
+        # The hot loop: locals only; the two cheapest cases of TraceRaces.access are inlined
+        # (same-epoch fast path, same clock as the previous access with nothing concurrent).
         traces = self._traces
         codes = TYPE_CODES
         last_tid: Any = None
+        last_meta: Any = None
         tr: Any = None
         st: Any = None
+        tasks: dict[str, TaskInfo] = {}
         locs: dict[str, LocState] = {}
         append: Any = None
+        indexed = False
         n = 0
         na = 0
         for e in events:
@@ -156,16 +160,19 @@ class Engine:
                     tr.closed = False
                     self._after_close += 1
                 last_tid = tid
+                last_meta = None
                 st = tr.state
                 locs = st.locs
+                tasks = tr.tasks
+                indexed = st.index is not None
                 append = tr.events.append
             append(e)
             ext = e.ext
             if ext is None or ext.get("trusted_vc") is not True:
                 na += self._add_original(tr, e)
                 continue
-            task = ext.get("task")
             if e.kind == "StateChange":
+                task = ext.get("task")
                 data = e.data
                 code = codes.get(data.get("access_type"))
                 site = data.get("location")
@@ -176,31 +183,50 @@ class Engine:
                     self._drop_access(e, code, site, loc, ep, task)
                     continue
                 na += 1
-                y = (task, vc, ep, site, code, ext.get("loop"), ext.get("seg", 0), e)
+                loop = ext.get("loop")
+                if loop is None:
+                    y = (task, vc, ep, site, code, None, 0, e)
+                else:
+                    y = (task, vc, ep, site, code, loop, ext.get("seg", 0), e)
                 ls = locs.get(loc)
-                if ls is None or st.index is not None:
+                if ls is None or indexed:
                     st.access(loc, y)
+                    indexed = st.index is not None
                     continue
                 last = ls.last
-                if (
-                    last is not None
-                    and last[1] is vc
-                    and last[3] == site
-                    and last[4] == code
-                    and last[6] == y[6]
-                    and last[0] == task
-                ):
-                    st.fast_hits += 1
-                elif not st._process(ls, loc, y, True):
-                    st._rebuild(loc)
-            else:
-                if task not in tr.tasks:
-                    if type(task) is not str:
-                        self._drop("trusted event without a string raceway.task")
+                if last is not None and last[1] is vc and last[0] == task:
+                    if last[3] == site and last[4] == code and last[6] == y[6]:
+                        st.fast_hits += 1  # same-epoch fast path (see TraceRaces.access)
                         continue
-                    self._note_task(tr, task, e)
+                    if loop is None:
+                        if ls.conc is None:  # TraceRaces._same_clock with nothing concurrent
+                            entries = ls.entries
+                            i = len(entries)
+                            while i:
+                                i -= 1
+                                x = entries[i]
+                                if x[3] == site and x[4] == code and x[5] is None:
+                                    del entries[i]
+                            entries.append(y)
+                            ls.last = y
+                        else:
+                            st._same_clock(ls, loc, y)
+                        continue
+                if not st._process(ls, loc, y, True):
+                    st._rebuild(loc)
+                    indexed = True
+            else:
+                meta = e.meta
+                if meta is not last_meta:  # the recorder shares one Metadata per task
+                    task = ext.get("task")
+                    if task not in tasks:
+                        if type(task) is not str:
+                            self._drop("trusted event without a string raceway.task")
+                            continue
+                        self._note_task(tr, task, e)
+                    last_meta = meta
                 if e.kind == "AsyncSpawn":
-                    self._note_spawn(tr, task, e)
+                    self._note_spawn(tr, ext.get("task"), e)
         self._events += n
         self._accesses += na
 

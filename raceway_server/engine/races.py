@@ -73,12 +73,14 @@ class LUState:
 class LocState:
     """Everything one location keeps between accesses."""
 
-    __slots__ = ("entries", "lu", "last")
+    __slots__ = ("entries", "lu", "last", "conc")
 
     def __init__(self) -> None:
         self.entries: list[Entry] = []
         self.lu: dict[str, LUState] | None = None
         self.last: Entry | None = None
+        # frontier entries of other tasks concurrent with `last` (None: none)
+        self.conc: list[Entry] | None = None
 
 
 def _weight(entry: Entry) -> int:
@@ -114,30 +116,54 @@ class TraceRaces:
         st = self.locs.get(loc)
         if st is None:
             st = self.locs[loc] = LocState()
-        else:
-            last = st.last
-            # Same-epoch fast path: same task, clock object, site, type, loop step as the
-            # location's previous access => every relation of `y` equals that access's.
-            if (
-                last is not None
-                and last[1] is y[1]
-                and last[3] == y[3]
-                and last[4] == y[4]
-                and last[6] == y[6]
-                and last[0] == y[0]
-            ):
+        last = st.last
+        if last is not None and last[1] is y[1] and last[0] == y[0]:
+            if last[3] == y[3] and last[4] == y[4] and last[6] == y[6]:
+                # Same-epoch fast path: same task, clock object, site, type and loop step as
+                # the location's previous access => every relation of `y` equals that access's.
                 self.fast_hits += 1
+                return
+            if y[5] is None:  # same clock, other site/type: no scan needed (threads only)
+                self._same_clock(st, loc, y)
                 return
         if not self._process(st, loc, y, True):
             self._rebuild(loc)
+
+    def _same_clock(self, st: LocState, loc: str, y: Entry) -> None:
+        """``y`` has the task and clock object of the previous access ``st.last``.
+
+        So it relates to every frontier entry exactly as ``last`` did: no scan for order or
+        concurrency, only the entries ``last`` found concurrent (``st.conc``) can race with it,
+        and the other entries of ``y``'s key happened before it (pruned).
+        """
+        _task, _vc, _ep, site, code, _loop, _seg, _ev = y
+        conc = st.conc
+        if conc is not None:
+            reported = self.reported
+            for e in conc:
+                ec = e[4]
+                if (code | ec) & 1 and not (code & ec & 2):  # `y` is a thread: no loop rule
+                    s2 = e[3]
+                    k = (site, s2) if site <= s2 else (s2, site)
+                    if k not in reported:
+                        reported.add(k)
+                        self.found("write-write" if code & ec & 1 else "read-write", loc, e, y, None)
+        entries = st.entries
+        i = len(entries)
+        while i:
+            i -= 1
+            e = entries[i]
+            if e[3] == site and e[4] == code and e[5] is None and (conc is None or e not in conc):
+                del entries[i]
+        entries.append(y)
+        st.last = y
 
     def _process(self, st: LocState, loc: str, y: Entry, check_order: bool) -> bool:
         """In-order step; returns False (changing nothing) if ``y`` arrived out of order."""
         task, vc, ep, site, code, loop, seg, _ev = y
         entries = st.entries
-        reported = self.reported
         drop: list[int] | None = None
-        hits: list[Entry] | None = None
+        conc: list[Entry] | None = None
         i = -1
         for e in entries:
             i += 1
@@ -149,35 +175,29 @@ class TraceRaces:
                         drop = [i]
                     else:
                         drop.append(i)
-                continue
-            ehb = e[2] <= vc.get(et, 0)
-            if ehb:
+            elif e[2] <= vc.get(et, 0):
                 if e[3] == site and e[4] == code and e[5] == loop:
                     if drop is None:
                         drop = [i]
                     else:
                         drop.append(i)
-                continue
-            if ep <= e[1].get(task, 0):  # `y` happened before an access already seen
+            elif ep <= e[1].get(task, 0):  # `y` happened before an access already seen
                 if check_order:
                     return False
-                continue
-            ec = e[4]
-            if (code | ec) & 1 and not (code & ec & 2) and (loop is None or loop != e[5]):
-                s2 = e[3]
-                if ((site, s2) if site <= s2 else (s2, site)) not in reported:
-                    if hits is None:
-                        hits = [e]
-                    else:
-                        hits.append(e)
-        if hits is not None:
-            found = self.found
-            for e in hits:
-                s2 = e[3]
-                k = (site, s2) if site <= s2 else (s2, site)
-                if k not in reported:
-                    reported.add(k)
-                    found("write-write" if code & e[4] & 1 else "read-write", loc, e, y, None)
+            elif conc is None:
+                conc = [e]
+            else:
+                conc.append(e)
+        if conc is not None:
+            reported = self.reported
+            for e in conc:
+                ec = e[4]
+                if (code | ec) & 1 and not (code & ec & 2) and (loop is None or loop != e[5]):
+                    s2 = e[3]
+                    k = (site, s2) if site <= s2 else (s2, site)
+                    if k not in reported:
+                        reported.add(k)
+                        self.found("write-write" if code & ec & 1 else "read-write", loc, e, y, None)
         if loop is not None:
             self._lost_updates(st, loc, y)
         if drop is not None:
@@ -185,6 +205,7 @@ class TraceRaces:
                 del entries[j]
         entries.append(y)
         st.last = y
+        st.conc = conc
         return True
 
     # ------------------------------------------------------------------ asyncio rule

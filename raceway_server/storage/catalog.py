@@ -292,7 +292,7 @@ class Catalog:
             return values[round((len(values) - 1) * p)] if values else 0.0
 
         slowest = sorted(durations, key=lambda dt: (-dt[0], dt[1].trace_id))[: min(10, limit)]
-        by_type = [
+        by_type: list[dict[str, Any]] = [
             {
                 "type": kind,
                 "count": count,

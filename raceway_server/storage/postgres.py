@@ -9,7 +9,6 @@ change feed for every other server process sharing the database.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import logging
 import uuid
 from collections.abc import Callable, Iterator
@@ -265,14 +264,14 @@ class _Pending:
 
 
 def _row(seq: int, event: Event) -> tuple[Any, ...]:
+    """One COPY row; ids and the timestamp are taken from the wire form (formatted once)."""
     wire = event_to_wire(event)
-    ts = _dt.datetime.fromtimestamp(event.timestamp_ns / 1e9, tz=_dt.timezone.utc)
     return (
         seq,
-        _uuid(event.id),
-        _uuid(event.trace_id),
-        _uuid(event.parent_id),
-        ts,
+        wire["id"],
+        wire["trace_id"],
+        wire["parent_id"],
+        wire["timestamp"],
         event.kind,
         event.meta.service_name,
         orjson.dumps(wire).decode(),

@@ -24,7 +24,7 @@ import types
 import weakref
 from typing import Any
 
-__all__ = ["Entry", "lookup", "entry", "reset", "label", "strong_count", "SKIP_TYPES"]
+__all__ = ["Entry", "lookup", "entry", "reset", "label", "name", "strong_count", "SKIP_TYPES"]
 
 _serials = itertools.count(1)
 
@@ -76,6 +76,7 @@ class _Ref(weakref.ref):
 
 _table: dict[int, Entry] = {}
 _strong_keys: set[int] = set()
+_pinned: set[int] = set()  # named by the user (mark_shared): survive reset()
 
 
 def _on_dead(wr: _Ref) -> None:
@@ -127,13 +128,25 @@ def label(obj: object) -> str:
     return entry(obj).label
 
 
+def name(obj: object, display: str) -> Entry:
+    """Give ``obj`` a readable name for locations (``"accounts@4['k']"``); kept across traces."""
+    ent = entry(obj)
+    ent.name = display
+    ent.label = f"{display}@{ent.serial}"
+    ent.locs = {}
+    if ent.ref is None:
+        _pinned.add(id(obj))
+    return ent
+
+
 def reset() -> None:
     """Drop the strong references (a trace ended): those objects get fresh serials later.
 
     Weakly tracked entries stay: their serials are still unique while the objects live.
+    Objects named with :func:`name` stay pinned (the user asked for them explicitly).
     """
-    keys = list(_strong_keys)
-    _strong_keys.clear()
+    keys = [k for k in _strong_keys if k not in _pinned]
+    _strong_keys.difference_update(keys)
     for key in keys:
         ent = _table.get(key)
         if ent is not None and ent.ref is None:

@@ -48,6 +48,7 @@ __all__ = [
     "TaskState",
     "access",
     "access_global",
+    "access_variable",
     "acquire",
     "activate",
     "caller_location",
@@ -57,6 +58,8 @@ __all__ = [
     "current_trace",
     "deactivate",
     "emit_custom",
+    "emit_event",
+    "get_sink",
     "enabled",
     "finish",
     "fork",
@@ -160,6 +163,8 @@ class TaskState:
         self.origin_trace: int | None = _trace_id
         self.stack: list[list[Any]] | None = None
         self.done_vc: dict[str, int] | None = None
+        #: same-epoch dedupe table; REPLACED (never cleared in place) whenever the clock, the
+        #: segment or the trace changes, so ``x is state.seen`` means "same epoch" (hooks.py)
         self.seen: dict[Any, bool] = {}
         self.meta: Metadata | None = None
         self.meta_gen = -1
@@ -384,18 +389,14 @@ _SKIP_FOR_LOCATION: tuple[str, ...] = (_SDK_DIR,)
 
 
 def _stdlib_dirs() -> tuple[str, ...]:
-    import concurrent.futures
-    import queue
-
-    out = [os.path.abspath(threading.__file__), os.path.abspath(queue.__file__)]
-    out.append(os.path.dirname(os.path.abspath(concurrent.futures.__file__)) + os.sep)
-    try:
-        import asyncio
-
-        out.append(os.path.dirname(os.path.abspath(asyncio.__file__)) + os.sep)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(out)
+    # Paths only: importing asyncio / concurrent.futures here would slow `import raceway_sdk`.
+    lib = os.path.dirname(os.path.abspath(threading.__file__))
+    return (
+        os.path.abspath(threading.__file__),
+        os.path.join(lib, "queue.py"),
+        os.path.join(lib, "concurrent", "futures") + os.sep,
+        os.path.join(lib, "asyncio") + os.sep,
+    )
 
 
 _SKIP_FOR_LOCATION = _SKIP_FOR_LOCATION + _stdlib_dirs()
@@ -466,14 +467,26 @@ def _meta(state: TaskState) -> Metadata:
     return meta
 
 
-def _emit(state: TaskState, kind: str, data: dict[str, Any], ext: dict[str, Any]) -> None:
+def _emit(
+    state: TaskState,
+    kind: str,
+    data: dict[str, Any],
+    ext: dict[str, Any],
+    duration_ns: int | None = None,
+) -> None:
     # Caller holds the per-thread busy flag.
     sink = _sink
     if sink is None:
         return
     ext["task"] = state.id
     ext["trusted_vc"] = True
-    ev = Event(new_event_id(), _trace_id, None, time_ns(), kind, data, _meta(state), state.vc, [], ext)
+    meta = _meta(state)
+    if duration_ns is not None:
+        meta = Metadata(
+            meta.thread_id, meta.process_id, meta.service_name, meta.environment, meta.tags,
+            duration_ns, meta.instance_id, None, None,
+        )
+    ev = Event(new_event_id(), _trace_id, None, time_ns(), kind, data, meta, state.vc, [], ext)
     try:
         sink.emit(ev)
     except KeyboardInterrupt:
@@ -503,7 +516,12 @@ def emit_custom(name: str, data: Any = None) -> None:
         tls.flags = 0
 
 
-def emit_event(kind: str, data: dict[str, Any], ext: dict[str, Any] | None = None) -> None:
+def emit_event(
+    kind: str,
+    data: dict[str, Any],
+    ext: dict[str, Any] | None = None,
+    duration_ns: int | None = None,
+) -> None:
     """Emit an event of any kind from the running task (HTTP, database, function calls)."""
     if _sink is None:
         return
@@ -513,7 +531,7 @@ def emit_event(kind: str, data: dict[str, Any], ext: dict[str, Any] | None = Non
         return
     tls.flags = 1
     try:
-        _emit(current(), kind, data, dict(ext) if ext else {})
+        _emit(current(), kind, data, dict(ext) if ext else {}, duration_ns)
     finally:
         tls.flags = 0
 
@@ -803,6 +821,34 @@ def access_global(
         tls.flags = 0
 
 
+def access_variable(
+    variable: str,
+    access_type: str,
+    site: Site,
+    value: Any = _NOVALUE,
+    old_value: Any = _NOVALUE,
+) -> None:
+    """Record an access of a variable known only by name (manual API): ``loc`` = the name."""
+    if _sink is None:
+        return
+    state = current()
+    skey = ("", variable, site, access_type)
+    if old_value is _NOVALUE and skey in state.seen:
+        return
+    tls = _tls
+    if tls.flags:
+        _refused(tls.flags)
+        return
+    if state.quiet:
+        return
+    tls.flags = 1
+    try:
+        _record(state, variable, variable, variable, "", access_type, site, value, old_value)
+        state.seen[skey] = True
+    finally:
+        tls.flags = 0
+
+
 def _record(
     state: TaskState,
     loc: str,
@@ -812,6 +858,7 @@ def _record(
     access_type: str,
     site: Site,
     value: Any,
+    old_value: Any = _NOVALUE,
 ) -> None:
     template = site.name
     if template:
@@ -832,9 +879,13 @@ def _record(
     if state.loop is not None:
         ext["loop"] = state.loop
         ext["seg"] = state.seg
+    old = None
+    if old_value is not _NOVALUE:
+        ok, v = _cheap_value(old_value)
+        old = v if ok else None
     data = {
         "variable": var,
-        "old_value": None,
+        "old_value": old,
         "new_value": new_value,
         "location": site.location,
         "access_type": access_type,

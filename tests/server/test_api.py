@@ -5,26 +5,26 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
 from conftest import RunningServer
-from rw_events import body, bulk, ordered_trace, racing_trace, wire
-
 from raceway_sdk.protocol.events import uuid_str
+from rw_events import body, bulk, ordered_trace, racing_trace, wire
 
 JSON = {"content-type": "application/json"}
 
 
-def post(server: RunningServer, payload: bytes, **kw: object) -> httpx.Response:
-    return httpx.post(server.url + "/events", content=payload, headers=JSON, **kw)  # type: ignore[arg-type]
+def post(server: RunningServer, payload: bytes, **kw: Any) -> httpx.Response:
+    return httpx.post(server.url + "/events", content=payload, headers=JSON, **kw)
 
 
-def get(server: RunningServer, path: str, **kw: object) -> httpx.Response:
-    return httpx.get(server.url + path, **kw)  # type: ignore[arg-type]
+def get(server: RunningServer, path: str, **kw: Any) -> httpx.Response:
+    return httpx.get(server.url + path, **kw)
 
 
-def data(response: httpx.Response) -> object:
+def data(response: httpx.Response) -> Any:
     assert response.status_code == 200, response.text
     envelope = response.json()
     assert envelope["success"] is True and envelope["error"] is None
@@ -33,34 +33,34 @@ def data(response: httpx.Response) -> object:
 
 def test_ingest_then_every_trace_route(server: RunningServer) -> None:
     trace, events = racing_trace()
-    assert data(post(server, body(events)))["ingested"] == 2  # type: ignore[index]
+    assert data(post(server, body(events)))["ingested"] == 2
     tid = uuid_str(trace)
     bundle = data(get(server, f"/api/traces/{tid}"))
-    assert bundle["trace_id"] == tid and len(bundle["events"]) == 2  # type: ignore[index]
-    analysis = bundle["analysis"]  # type: ignore[index]
+    assert bundle["trace_id"] == tid and len(bundle["events"]) == 2
+    analysis = bundle["analysis"]
     assert analysis["potential_races"] == 1
     assert analysis["race_details"][0]["severity"] == "CRITICAL"
     assert analysis["race_details"][0]["variable"] == "counter"
     trail = data(get(server, f"/api/traces/{tid}/audit-trail/counter"))
-    assert [a["thread_id"] for a in trail["accesses"]] == ["t/1", "t/2"]  # type: ignore[index]
-    assert trail["accesses"][1]["is_race"] is True  # type: ignore[index]
-    assert data(get(server, f"/api/traces/{tid}/audit-trail/nothing"))["accesses"] == []  # type: ignore[index]
+    assert [a["thread_id"] for a in trail["accesses"]] == ["t/1", "t/2"]
+    assert trail["accesses"][1]["is_race"] is True
+    assert data(get(server, f"/api/traces/{tid}/audit-trail/nothing"))["accesses"] == []
     path = data(get(server, f"/api/traces/{tid}/critical-path"))
-    assert path["trace_id"] == tid and path["path_events"] >= 1  # type: ignore[index]
+    assert path["trace_id"] == tid and path["path_events"] >= 1
     anomalies = data(get(server, f"/api/traces/{tid}/anomalies"))
-    assert anomalies["anomaly_count"] == len(anomalies["anomalies"])  # type: ignore[index]
+    assert anomalies["anomaly_count"] == len(anomalies["anomalies"])
     deps = data(get(server, f"/api/traces/{tid}/dependencies"))
-    assert deps["services"] == [{"name": "svc", "event_count": 2}]  # type: ignore[index]
+    assert deps["services"] == [{"name": "svc", "event_count": 2}]
     # the simple form of the id is accepted too
-    assert data(get(server, f"/api/traces/{trace:032x}"))["trace_id"] == tid  # type: ignore[index]
+    assert data(get(server, f"/api/traces/{trace:032x}"))["trace_id"] == tid
 
 
 def test_ordered_accesses_are_not_a_race(server: RunningServer) -> None:
     trace, events = ordered_trace()
     post(server, body(events))
     bundle = data(get(server, f"/api/traces/{uuid_str(trace)}"))
-    assert bundle["analysis"]["potential_races"] == 0  # type: ignore[index]
-    assert bundle["analysis"]["anomalies"] == ["No potential races detected for this trace"]  # type: ignore[index]
+    assert bundle["analysis"]["potential_races"] == 0
+    assert bundle["analysis"]["anomalies"] == ["No potential races detected for this trace"]
 
 
 def test_trace_errors(server: RunningServer) -> None:
@@ -81,13 +81,13 @@ def test_trace_list_paging_and_bad_parameters(server: RunningServer) -> None:
         post(server, body(racing_trace()[1]))
     post(server, body(bulk(9, traces=1)))
     page = data(get(server, "/api/traces", params={"page": 2, "page_size": 2}))
-    assert (page["total_traces"], page["page"], page["page_size"], page["total_pages"]) == (6, 2, 2, 3)  # type: ignore[index]
-    assert len(page["traces"]) == 2  # type: ignore[index]
-    everything = data(get(server, "/api/traces", params={"page_size": 100}))["traces"]  # type: ignore[index]
+    assert (page["total_traces"], page["page"], page["page_size"], page["total_pages"]) == (6, 2, 2, 3)
+    assert len(page["traces"]) == 2
+    everything = data(get(server, "/api/traces", params={"page_size": 100}))["traces"]
     lasts = [t["last_timestamp"] for t in everything]
     assert lasts == sorted(lasts, reverse=True)  # newest first
     big = data(get(server, "/api/traces", params={"min_events": 5}))
-    assert big["total_traces"] == 1 and big["traces"][0]["event_count"] == 9  # type: ignore[index]
+    assert big["total_traces"] == 1 and big["traces"][0]["event_count"] == 9
     for params in ({"page_size": 0}, {"page": 0}, {"page_size": "x"}, {"min_events": -1}):
         response = get(server, "/api/traces", params=params)
         assert response.status_code == 400, params
@@ -108,14 +108,14 @@ def test_services_and_system_views(server: RunningServer) -> None:
         ],
     }
     health = data(get(server, "/api/services/health", params={"time_window_minutes": 5}))
-    assert {h["name"]: h["status"] for h in health} == {"alpha": "healthy", "beta": "healthy"}  # type: ignore[union-attr]
+    assert {h["name"]: h["status"] for h in health} == {"alpha": "healthy", "beta": "healthy"}
     traces = data(get(server, "/api/services/alpha/traces"))
-    assert traces["service_name"] == "alpha" and traces["total_traces"] == 2  # type: ignore[index]
-    assert data(get(server, "/api/services/nobody/traces"))["total_traces"] == 0  # type: ignore[index]
+    assert traces["service_name"] == "alpha" and traces["total_traces"] == 2
+    assert data(get(server, "/api/services/nobody/traces"))["total_traces"] == 0
     deps = data(get(server, "/api/services/alpha/dependencies"))
     assert deps == {"service_name": "alpha", "calls_to": [], "called_by": []}
     hot = data(get(server, "/api/distributed/hotspots"))
-    assert hot["top_variables"][0] == {  # type: ignore[index]
+    assert hot["top_variables"][0] == {
         "variable": "counter", "access_count": 6, "trace_count": 3, "services": ["alpha", "beta"]
     }
     assert data(get(server, "/api/distributed/edges")) == {"total_edges": 0, "edges": []}
@@ -130,16 +130,16 @@ def test_performance_cache_respects_limit(server: RunningServer) -> None:
         post(server, body(events))
     one = data(get(server, "/api/performance/metrics", params={"limit": 1}))
     three = data(get(server, "/api/performance/metrics", params={"limit": 3}))
-    assert len(one["trace_latency"]["slowest_traces"]) == 1  # type: ignore[index]
-    assert len(three["trace_latency"]["slowest_traces"]) == 3  # type: ignore[index]
-    assert one["trace_latency"]["avg_ms"] == pytest.approx(3.0)  # type: ignore[index]
-    assert three["trace_latency"]["avg_ms"] == pytest.approx(2.0)  # type: ignore[index]
+    assert len(one["trace_latency"]["slowest_traces"]) == 1
+    assert len(three["trace_latency"]["slowest_traces"]) == 3
+    assert one["trace_latency"]["avg_ms"] == pytest.approx(3.0)
+    assert three["trace_latency"]["avg_ms"] == pytest.approx(2.0)
     # a new trace invalidates the cached answer for the same parameters
     trace, events = racing_trace()
     events[0].timestamp_ns, events[1].timestamp_ns = now + 10**9, now + 10**9 + 9_000_000
     post(server, body(events))
     again = data(get(server, "/api/performance/metrics", params={"limit": 1}))
-    assert again["trace_latency"]["avg_ms"] == pytest.approx(9.0)  # type: ignore[index]
+    assert again["trace_latency"]["avg_ms"] == pytest.approx(9.0)
 
 
 def test_global_races_use_causality(server: RunningServer) -> None:
@@ -156,11 +156,11 @@ def test_global_races_use_causality(server: RunningServer) -> None:
     ]
     post(server, body(events))
     races = data(get(server, "/api/distributed/global-races"))
-    assert races["total_races"] == 1  # type: ignore[index]
-    assert sorted(races["races"][0]["trace_ids"]) == sorted([uuid_str(t1), uuid_str(t2)])  # type: ignore[index]
+    assert races["total_races"] == 1
+    assert sorted(races["races"][0]["trace_ids"]) == sorted([uuid_str(t1), uuid_str(t2)])
     analysis = data(get(server, "/api/analyze/global"))
-    assert analysis["potential_races"] >= 1  # type: ignore[index]
-    assert all(uuid_str(t3) not in (d["trace1_id"], d["trace2_id"]) for d in analysis["race_details"])  # type: ignore[index]
+    assert analysis["potential_races"] >= 1
+    assert all(uuid_str(t3) not in (d["trace1_id"], d["trace2_id"]) for d in analysis["race_details"])
 
 
 def test_status_reports_real_uptime_and_counters(server: RunningServer) -> None:
@@ -168,11 +168,11 @@ def test_status_reports_real_uptime_and_counters(server: RunningServer) -> None:
     time.sleep(0.3)
     post(server, body(racing_trace()[1]))
     second = data(get(server, "/status"))
-    assert second["uptime_seconds"] >= first["uptime_seconds"] + 0.25  # type: ignore[index]
-    assert second["events_captured"] == 2 and second["traces_active"] == 1  # type: ignore[index]
-    assert second["warmup"]["phase"] == "completed" and second["warmup"]["ready"] is True  # type: ignore[index]
-    assert second["ingestion"]["ingested"] == 2  # type: ignore[index]
-    assert data(get(server, "/health"))["ready"] is True  # type: ignore[index]
+    assert second["uptime_seconds"] >= first["uptime_seconds"] + 0.25
+    assert second["events_captured"] == 2 and second["traces_active"] == 1
+    assert second["warmup"]["phase"] == "completed" and second["warmup"]["ready"] is True
+    assert second["ingestion"]["ingested"] == 2
+    assert data(get(server, "/health"))["ready"] is True
 
 
 # --- ingestion ---------------------------------------------------------------------------
@@ -198,24 +198,24 @@ def test_partial_batch_stores_valid_events_and_names_bad_ones(server: RunningSer
         (1, "id"),
         (3, "kind.StateChange.access_type"),
     ]
-    assert data(get(server, f"/api/traces/{uuid_str(trace)}"))["analysis"]["potential_races"] == 1  # type: ignore[index]
+    assert data(get(server, f"/api/traces/{uuid_str(trace)}"))["analysis"]["potential_races"] == 1
 
 
 def test_all_invalid_is_422_and_empty_batch_is_fine(server: RunningServer) -> None:
     response = post(server, b'{"events": [{"id": 1}, 7]}')
     assert response.status_code == 422
     assert [e["index"] for e in response.json()["data"]["errors"]] == [0, 1]
-    assert data(post(server, b'{"events": []}'))["ingested"] == 0  # type: ignore[index]
-    assert data(get(server, "/status"))["events_captured"] == 0  # type: ignore[index]
+    assert data(post(server, b'{"events": []}'))["ingested"] == 0
+    assert data(get(server, "/status"))["events_captured"] == 0
 
 
 def test_duplicate_ids_are_idempotent(server: RunningServer) -> None:
     trace, events = racing_trace()
-    assert data(post(server, body(events)))["ingested"] == 2  # type: ignore[index]
+    assert data(post(server, body(events)))["ingested"] == 2
     again = data(post(server, body(events + events)))
-    assert again["ingested"] == 0 and again["duplicates"] == 4  # type: ignore[index]
+    assert again["ingested"] == 0 and again["duplicates"] == 4
     bundle = data(get(server, f"/api/traces/{uuid_str(trace)}"))
-    assert len(bundle["events"]) == 2 and bundle["analysis"]["potential_races"] == 1  # type: ignore[index]
+    assert len(bundle["events"]) == 2 and bundle["analysis"]["potential_races"] == 1
 
 
 @pytest.mark.parametrize(
@@ -254,7 +254,7 @@ def test_body_limit_is_413(serve: Callable[..., RunningServer]) -> None:
 
     response = httpx.post(server.url + "/events", content=chunks(), headers=JSON)
     assert response.status_code == 413
-    assert data(get(server, "/status"))["events_captured"] == 0  # type: ignore[index]
+    assert data(get(server, "/status"))["events_captured"] == 0
 
 
 def test_backpressure_is_503_with_retry_after(serve: Callable[..., RunningServer]) -> None:
@@ -279,7 +279,7 @@ def test_backpressure_is_503_with_retry_after(serve: Callable[..., RunningServer
     first.join(10)
     assert results == [200]  # the admitted batch was stored, nothing lost silently
     status = data(get(server, "/status"))
-    assert status["events_captured"] == 600 and status["ingestion"]["busy_rejections"] == 1  # type: ignore[index]
+    assert status["events_captured"] == 600 and status["ingestion"]["busy_rejections"] == 1
 
 
 # --- exports and the placeholder UI ------------------------------------------------------

@@ -15,9 +15,9 @@ import httpx
 import psycopg
 import pytest
 from conftest import RunningServer, free_port
+from raceway_sdk.protocol.events import uuid_str
 from rw_events import body, racing_trace
 
-from raceway_sdk.protocol.events import uuid_str
 from raceway_server.cli import command_modules, main
 
 

@@ -10,9 +10,8 @@ import httpx
 import psycopg
 import pytest
 from conftest import PgCluster, RunningServer
-from rw_events import body, bulk
-
 from raceway_sdk.protocol.events import uuid_str
+from rw_events import body, bulk
 
 pytestmark = pytest.mark.postgres
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+from collections.abc import AsyncGenerator
+from typing import cast
 
 import httpx
 import orjson
 from conftest import RunningServer
+from raceway_sdk.protocol.events import uuid_str
 from rw_events import body, ordered_trace, racing_trace
 
-from raceway_sdk.protocol.events import uuid_str
 from raceway_server.api.live import LiveFeed
 from raceway_server.config import Config
 from raceway_server.service import Service
@@ -67,7 +69,7 @@ def test_slow_subscriber_is_told_how_much_it_missed() -> None:
     feed = LiveFeed(service, queue_size=1)
 
     async def scenario() -> list[tuple[str, dict]]:
-        stream = feed._stream({"trace"})
+        stream = cast(AsyncGenerator[bytes, None], feed._stream({"trace"}))
         messages = []
         messages.append(await stream.__anext__())  # hello
         for n in range(4):

@@ -42,7 +42,7 @@ schema = schemathesis.pytest.from_fixture("api_schema").exclude(path="/api/live"
 
 
 @schema.parametrize()
-@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 def test_api_conforms_to_its_schema(case: schemathesis.Case) -> None:
     case.call_and_validate(
         checks=[

@@ -131,7 +131,7 @@ def test_cors_off_by_default_and_on_for_configured_origins(serve: Callable[..., 
 def test_query_key_is_stripped_before_the_app_and_logs() -> None:
     seen: dict[str, bytes] = {}
 
-    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+    async def app(scope, receive, send):  
         seen["qs"] = scope["query_string"]
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
@@ -141,10 +141,10 @@ def test_query_key_is_stripped_before_the_app_and_logs() -> None:
              "query_string": f"page=2&api_key={KEY}".encode(), "client": ("127.0.0.1", 1)}
     sent: list[dict] = []
 
-    async def receive():  # type: ignore[no-untyped-def]
+    async def receive():  
         return {"type": "http.request"}
 
-    async def send(message):  # type: ignore[no-untyped-def]
+    async def send(message):  
         sent.append(message)
 
     anyio.run(guard, scope, receive, send)

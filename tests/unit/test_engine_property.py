@@ -113,3 +113,19 @@ def test_shuffles_exercise_the_rebuild_path() -> None:
         rebuilds += engine.stats()["rebuilds"]
         assert summary(engine.races()) == set(racing_pairs(tb.events))
     assert rebuilds > 0
+
+
+NAMES = ["fork", "join", "acq", "rel", "put", "get", "acc", "acc", "acc", "acc", "await", "rmw", "rmw"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**64), st.booleans())
+def test_seeded_programs_match_oracle(seed: int, loops: bool) -> None:
+    """Seed-driven programs: less shrinkable, more diverse than the op lists above."""
+    rng = random.Random(seed)
+    ops = [
+        (rng.choice(NAMES), rng.randrange(64), rng.randrange(64), rng.randrange(64))
+        for _ in range(rng.randrange(5, 60))
+    ]
+    pre = [("fork", 0, 1, 0), ("fork", 0, 2, 0), ("fork", 0, 3, 0)]
+    check(build(pre + ops, loops), rng.randrange(2**32))

@@ -471,3 +471,14 @@ def test_bad_accesses_are_counted_not_lost_silently() -> None:
         "trusted StateChange whose vector clock lacks its own task",
     }
     assert len(engine.trace_events(tb.trace_id)) == 2  # kept for the trace view
+
+
+def test_race_thread_read_then_write_same_clock_vs_loop_task() -> None:
+    """The second access of a thread under one clock reuses the first's scan (loop rule too)."""
+    tb = TraceBuilder()
+    main, a, _ = _loop_tasks(tb)
+    t = tb.fork(main, "bg", "thread")
+    tb.write(a, "x", "a.py:1")
+    tb.read(t, "x", "t.py:1")
+    tb.write(t, "x", "t.py:2")  # same task, same clock object as the read
+    assert keys(run(tb.events)) == {("a.py:1", "t.py:1"), ("a.py:1", "t.py:2")}

@@ -93,6 +93,8 @@ def _patched_targets() -> list[tuple[Any, str]]:
         (locks.Semaphore, "release"),
         (queues.Queue, "put_nowait"),
         (queues.Queue, "get_nowait"),
+        (queues.Queue, "task_done"),
+        (queues.Queue, "join"),
     ]
     if PY311:
         out += [(TaskGroup, "create_task"), (TaskGroup, "__aexit__")]
@@ -134,6 +136,28 @@ def test_tasks_work_after_uninstall_and_across_install() -> None:
 
     with recording(instrument=False):
         assert asyncio.run(main()) == 5
+
+
+def test_user_subclasses_defined_while_installed_keep_their_identity(sink: CollectingSink) -> None:
+    class MyFuture(asyncio.Future):  # type: ignore[type-arg]
+        pass
+
+    class MyTask(asyncio.Task):  # type: ignore[type-arg]
+        pass
+
+    async def main() -> None:
+        plain = asyncio.get_running_loop().create_future()
+        mine = MyFuture()
+        assert isinstance(mine, asyncio.Future) and isinstance(plain, asyncio.Future)
+        assert isinstance(mine, MyFuture) and not isinstance(plain, MyFuture)
+        assert issubclass(MyFuture, asyncio.Future) and not issubclass(asyncio.Future, MyFuture)
+        t = MyTask(asyncio.sleep(0, 3))
+        other = asyncio.create_task(asyncio.sleep(0))
+        assert isinstance(t, MyTask) and not isinstance(other, MyTask)
+        assert await t == 3 and aio.state_of(t) is not None
+        await other
+
+    asyncio.run(main())
 
 
 # --------------------------------------------------------------------------- tasks: fork / join
@@ -319,6 +343,10 @@ def test_timeout_block_keeps_joins_and_raises(sink: CollectingSink) -> None:
         await asyncio.sleep(0)
         write(box)
 
+    async def stuck() -> None:
+        write(box, "cut")
+        await asyncio.sleep(5)
+
     async def main() -> None:
         async with timeout(5):
             await asyncio.create_task(child())
@@ -326,9 +354,17 @@ def test_timeout_block_keeps_joins_and_raises(sink: CollectingSink) -> None:
         with pytest.raises(TimeoutError):
             async with timeout(0.01):
                 await asyncio.sleep(5)
+        t = asyncio.create_task(stuck())
+        with pytest.raises(TimeoutError):
+            async with timeout(0.01):
+                await t  # the timeout cancels t; t ends before this task resumes
+        assert t.cancelled()
+        read(box, "cut")
 
     asyncio.run(main())
     w, r = acc(sink)
+    assert ordered(w, r)
+    (r,), (w,) = by_type(sink, "cut")
     assert ordered(w, r)
 
 
@@ -605,6 +641,31 @@ def test_queue_put_orders_get(sink: CollectingSink, cls: type, late: bool) -> No
     assert concurrent(w_late, r_late)
 
 
+def test_queue_task_done_orders_join(sink: CollectingSink) -> None:
+    box = Box()
+
+    async def main() -> None:
+        q: asyncio.Queue[int] = asyncio.Queue()
+
+        async def worker() -> None:
+            while True:
+                await q.get()
+                write(box)
+                q.task_done()
+
+        w = asyncio.create_task(worker())
+        q.put_nowait(1)
+        await q.join()
+        read(box)
+        w.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await w
+
+    asyncio.run(main())
+    (r,), (w,) = by_type(sink)
+    assert ordered(w, r)
+
+
 def test_future_set_result_orders_await_and_result(sink: CollectingSink) -> None:
     box = Box()
 
@@ -763,3 +824,47 @@ def test_eager_tasks_are_forked_finished_and_joined(sink: CollectingSink) -> Non
     assert ordered(ws, rs)
     pr, pw = acc(sink, "parent")
     assert pw.ext["seg"] > pr.ext["seg"]  # the eager child ran in between
+
+
+def test_with_thread_patches_executor_and_run_coroutine_threadsafe() -> None:
+    """Together with instrument.threads: loop <-> thread edges in both directions."""
+    import threading
+
+    threads = pytest.importorskip("raceway_sdk.instrument.threads")
+    box = Box()
+
+    def work() -> None:
+        write(box, "ex")
+
+    async def coro() -> int:
+        read(box, "rct")
+        await asyncio.sleep(0)
+        write(box, "rct_back")
+        return 1
+
+    async def main() -> None:
+        await asyncio.get_running_loop().run_in_executor(None, work)
+        read(box, "ex")
+        loop = asyncio.get_running_loop()
+
+        def from_thread() -> None:
+            write(box, "rct")
+            assert asyncio.run_coroutine_threadsafe(coro(), loop).result(5) == 1
+            read(box, "rct_back")
+
+        th = threading.Thread(target=from_thread)
+        th.start()
+        while th.is_alive():
+            await asyncio.sleep(0.005)
+
+    with recording(instrument=False) as sink:
+        threads.install()
+        aio.install()
+        try:
+            asyncio.run(main())
+        finally:
+            aio.uninstall()
+            threads.uninstall()
+    for key in ("ex", "rct", "rct_back"):
+        (r,), (w,) = by_type(sink, key)
+        assert r.task != w.task and ordered(w, r), key

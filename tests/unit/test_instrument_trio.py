@@ -10,7 +10,7 @@ import pytest
 trio = pytest.importorskip("trio")
 
 from raceway_sdk import _recorder as rec  # noqa: E402
-from raceway_sdk.instrument import aio, anyio_trio  # noqa: E402
+from raceway_sdk.instrument import anyio_trio  # noqa: E402
 from raceway_sdk.protocol.events import Event  # noqa: E402
 from raceway_sdk.testing import CollectingSink, concurrent, ordered, recording  # noqa: E402
 

@@ -432,6 +432,11 @@ def test_uuid_forms(text: str) -> None:
     [
         "0af76519-16cd-43dd-8448-eb211c80319",
         "0af76519-16cd-43dd-8448-eb211c80319g",
+        "0af76519-16cd-43dd-8448e-b211c80319c",
+        "0af76519-16cd-43dd8-448-eb211c80319c",
+        "0af7651-916cd-43dd-8448-eb211c80319c",
+        "{0af76519-16cd-43dd-8448e-b211c80319c}",
+        "urn:uuid:0af76519-16cd-43dd-8448e-b211c80319c",
         "0af76519_16cd_43dd_8448_eb211c80319c",
         "0af7651916cd43dd8448eb211c80319c0",
         "{0af7651916cd43dd8448eb211c80319c}",
@@ -901,3 +906,57 @@ def test_mutated_field_is_either_valid_or_a_named_error(e: Event, field: str, ju
         assert res.errors[0].field.startswith(field)
     else:
         assert len(res.events) == 1
+
+
+# ------------------------------------------------------------------------------ runtime behaviour
+
+
+def test_gc_state_is_restored_and_threads_parse_concurrently() -> None:
+    import gc
+    import threading
+
+    body = orjson.dumps({"events": [wire(), wire("Custom"), wire(id="bad")]})
+    assert gc.isenabled()
+    results: list = []
+    errors: list = []
+
+    def worker() -> None:
+        try:
+            for _ in range(200):
+                r = parse_batch(body)
+                results.append((len(r.events), [e.field for e in r.errors]))
+        except BaseException as exc:  # pragma: no cover - surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors and len(results) == 800
+    assert set(map(str, results)) == {str((2, ["id"]))}
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_batch(body)
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
+
+
+def test_non_string_keys_in_a_dict_body() -> None:
+    ev = wire()
+    ev["metadata"]["tags"] = {1: "x"}
+    err = one_error(ev)
+    assert err.field == "metadata.tags" and "keys must be strings" in err.message
+
+
+def test_decoded_payloads_are_normalised_on_the_bytes_path() -> None:
+    sc = wire()
+    del sc["kind"]["StateChange"]["old_value"]
+    sc["kind"]["StateChange"]["future"] = 1  # five keys, but not the five fields
+    lock = wire("LockRelease", id=str(uuid.uuid4()))
+    lock["kind"]["LockRelease"]["extra"] = True
+    res = parse_batch(orjson.dumps({"events": [sc, lock]}))
+    assert res.events[0].data == {**PAYLOADS["StateChange"], "old_value": None}
+    assert res.events[1].data == PAYLOADS["LockRelease"]

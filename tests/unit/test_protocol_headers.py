@@ -126,8 +126,8 @@ def test_clock_entries_kept_only_when_string_and_number() -> None:
             ["triple", 1, 2],
             "flat",
             ["null", None],
-            ["dup", 1],
             ["dup", 9],
+            ["dup", 1],
         ],
     }
     ctx = parse_incoming({"raceway-clock": python_sdk_clock(payload)})
@@ -144,6 +144,9 @@ def test_clock_entries_kept_only_when_string_and_number() -> None:
         "v1;" + base64.urlsafe_b64encode(b"\xff\xfe").decode(),
         "v1;a",
         "",
+        # not the base64url alphabet: rejected as the Rust/Go/TS decoders do
+        "v1;!" + b64('{"trace_id": "x", "clock": [["s#1", 1]]}'),
+        "v1;" + base64.b64encode(b'{"clock": [["s#1", 1]], "k": ">>>???"}').decode(),
     ],
 )
 def test_malformed_clock_header_is_ignored(value: str) -> None:

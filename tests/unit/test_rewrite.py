@@ -11,7 +11,6 @@ import uuid
 from typing import Any
 
 import pytest
-
 from raceway_sdk import _recorder
 from raceway_sdk.instrument import rewrite
 from raceway_sdk.instrument.selection import Selection
@@ -389,6 +388,50 @@ CORPUS: dict[str, str] = {
             def len(x): return "shadowed"
             return got, len([1, 2]), sorted({3, 1}), list(map(abs, [-1, 2]))
     """,
+    "walrus_global_star_args_slices": """
+        state = None
+        class Slotted:
+            __slots__ = ("v",)
+        def setstate(v):
+            global state
+            if (state := v) is not None:
+                return state
+        def run():
+            lst, d = [1, 2, 3, 4], {}
+            lst[1:3] += [t(9, "rhs")]
+            args, kw = ([5, 6],), {"a": 1}
+            lst.extend(*args)
+            d.update(**kw)
+            d.update([("b", 2)], c=3)
+            s = Slotted()
+            s.v = 1
+            s.v += 1
+            i = 0
+            while s.v < 5 and lst[i] < 100:
+                s.v += 1
+                i += 1
+            try:
+                s.missing = 1
+            except AttributeError:
+                err = "slots"
+            finally:
+                lst.append("finally")
+            return setstate(7), state, lst, d, s.v, err, "hello"[1:3], (1, 2)[-1]
+    """,
+    "closures_in_classes_and_comprehensions": """
+        def make():
+            hits = 0
+            class Counter:
+                def bump(self):
+                    nonlocal hits
+                    hits += 1
+                    return [hits * k for k in range(2)]
+            c = Counter()
+            out = [c.bump() for _ in range(3)]
+            return out, hits, (lambda: hits)()
+        def run():
+            return make()
+    """,
 }
 
 
@@ -521,10 +564,13 @@ def test_same_epoch_cache_does_not_hide_new_objects_or_epochs() -> None:
         _recorder.set_trace(uuid.uuid4().int)  # new epoch for every task
         ns["touch"](objs[0])
         assert len(sink.accesses("O.v")) == 4
+        _recorder.release(object(), "test")  # the task ticks: a new epoch
+        ns["touch"](objs[0])
+        assert len(sink.accesses("O.v")) == 5
         del objs
         for _ in range(5):  # fresh objects that may reuse a dead object's id
             ns["touch"](ns["O"]())
-        assert len(sink.accesses("O.v")) == 9
+        assert len(sink.accesses("O.v")) == 10
     finally:
         _recorder.set_sink(prev)
 
@@ -694,7 +740,8 @@ def test_pytest_assertion_rewriting_still_works(tmp_path) -> None:
         )
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+    sdk_root = os.path.dirname(os.path.dirname(os.path.abspath(_recorder.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), sdk_root, env.get("PYTHONPATH", "")])
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(tmp_path)],
         cwd=tmp_path,

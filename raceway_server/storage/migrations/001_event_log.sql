@@ -8,7 +8,7 @@ CREATE TABLE IF NOT EXISTS raceway_events (
     ts           TIMESTAMPTZ NOT NULL,              -- the event's own timestamp
     kind         TEXT        NOT NULL,
     service_name TEXT        NOT NULL,
-    body         JSONB       NOT NULL,              -- the wire event, extensions included
+    body         JSON        NOT NULL,              -- the wire event as stored (cast ::jsonb to query)
     stored_at    TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 -- catch-up and start-up replay: WHERE seq > $cursor ORDER BY seq

@@ -18,15 +18,22 @@ Why each hook is where it is (CPython 3.10-3.13):
   wait, wrap_future, TaskGroup, sleep timers) release nothing; the observer instead joins the
   futures' *sources* (gather children, the shielded task, the executor job), so a task is never
   ordered after work it did not wait for.
-* **Primitives.** Lock, Event, Condition, Semaphore/BoundedSemaphore, Barrier, Queue family:
+* **Primitives.** Lock, Event (set -> wait / is_set() True), Condition (notify -> wait, plus its
+  lock), Semaphore/BoundedSemaphore, Barrier, Queue family (put -> get, task_done -> join):
   release-like operations call ``recorder.release`` first, acquire-like ones ``recorder.acquire``
-  after. Objects created before :func:`install` keep working; a Condition built before install
-  keeps its lock's unpatched bound methods (its notify/wait edges still work).
+  after; the waiter futures they complete carry no clock of their own. The patches are on the
+  classes, so objects created before :func:`install` give edges too, except that a Condition
+  built before install keeps its lock's original bound acquire/release (notify -> wait remains).
+* **Threads.** ``to_thread``/``run_in_executor`` callables run as their own ``thread`` /
+  ``executor`` task (no loop: preemptive), joined when the awaiting task gets the result.
 
-Known gaps: futures and tasks of a foreign loop implementation (uvloop builds them in C), user
-Task subclasses defined before install (forked and segmented, but ``await`` on them does not
-join; gather/wait/TaskGroup still do), names bound with ``from asyncio import wait`` before
-install.
+Attribution: a plain callback (``call_soon``/``call_later``/done callback) runs as the task whose
+context it copied, in that task's current segment numbering; it is never a separate task.
+
+Known gaps: futures and tasks of another loop implementation (uvloop builds them in C) and its
+handles (no segments); user Task subclasses defined before install (forked, segmented and
+joined by gather/wait/TaskGroup, but ``await`` on them does not join); names bound with
+``from asyncio import wait`` before install; ProcessPoolExecutor jobs are left alone.
 """
 
 from __future__ import annotations
@@ -48,7 +55,6 @@ from typing import Any
 
 from raceway_sdk import _recorder as rec
 from raceway_sdk._recorder import CURRENT, TaskState
-from raceway_sdk.protocol.clock import vc_leq
 
 __all__ = [
     "KIND",
@@ -91,13 +97,6 @@ class Patcher:
         had = name in d
         self._saved.append((owner, name, had, d.get(name)))
         setattr(owner, name, new)
-
-    def original(self, owner: Any, name: str) -> Any:
-        """The saved value of ``owner.name`` (raises KeyError if it was not patched)."""
-        for o, n, _had, old in self._saved:
-            if o is owner and n == name:
-                return old
-        raise KeyError(name)
 
     def restore(self) -> None:
         """Undo every patch, newest first."""
@@ -184,9 +183,13 @@ def join_task(task: Any) -> None:
 
 
 def join_state(state: TaskState) -> None:
-    """Join a finished state unless the running task already has its clock (no event then)."""
+    """Join a finished state unless the running task already has its clock (no event then).
+
+    Epoch test, O(1): a clock holding the child's final own component was joined from a clock
+    that dominated the child's final clock.
+    """
     done = state.done_vc
-    if done is not None and not vc_leq(done, rec.current().vc):
+    if done is not None and rec.current().vc.get(state.id, 0) < done[state.id]:
         rec.join(state)
 
 
@@ -212,15 +215,23 @@ def _join_source(src: Any) -> None:
 
 
 class _StandIn(type):
-    """Metaclass: the replacement class answers isinstance/issubclass like the original."""
+    """Metaclass: the replacement class answers isinstance/issubclass like the original.
 
-    _rw_original: type
+    Only the stand-in itself does: user subclasses defined while installed keep the usual
+    checks (they inherit the metaclass, not the stand-in's identity).
+    """
 
     def __instancecheck__(cls, inst: Any) -> bool:
-        return isinstance(inst, cls._rw_original)
+        original = cls.__dict__.get("_rw_original")
+        if original is None:
+            return type.__instancecheck__(cls, inst)
+        return isinstance(inst, original)
 
     def __subclasscheck__(cls, sub: type) -> bool:
-        return issubclass(sub, cls._rw_original)
+        original = cls.__dict__.get("_rw_original")
+        if original is None:
+            return type.__subclasscheck__(cls, sub)
+        return issubclass(sub, original)
 
 
 class _Observed:
@@ -314,18 +325,24 @@ class Task(_Observed, _ORIG_TASK, metaclass=_StandIn):  # type: ignore[misc,vali
         self._raceway_state = state
         eager = kwargs.get("eager_start", False)
         ctx = kwargs.get("context")
-        if ctx is None:
-            kind_token = KIND.set(None) if KIND.get() is not None else None
-            token = CURRENT.set(state)
-            try:
+        internal = tl.internal
+        if eager and internal:
+            tl.internal = 0  # an eager first step is user code, even inside plumbing
+        try:
+            if ctx is None:
+                kind_token = KIND.set(None) if KIND.get() is not None else None
+                token = CURRENT.set(state)
+                try:
+                    super().__init__(coro, *args, **kwargs)
+                finally:
+                    CURRENT.reset(token)
+                    if kind_token is not None:
+                        KIND.reset(kind_token)
+            else:
+                ctx.run(CURRENT.set, state)
                 super().__init__(coro, *args, **kwargs)
-            finally:
-                CURRENT.reset(token)
-                if kind_token is not None:
-                    KIND.reset(kind_token)
-        else:
-            ctx.run(CURRENT.set, state)
-            super().__init__(coro, *args, **kwargs)
+        finally:
+            tl.internal = internal
         if state.loop is None:
             state.loop = loop_id(self.get_loop())
         if eager:
@@ -425,7 +442,12 @@ def _asyncio_plumbing() -> list[Any]:
         for name, value in vars(mod).items():
             if isinstance(value, types.FunctionType) and value.__module__ == mod.__name__:
                 out.append(value)
-            elif isinstance(value, type) and value.__module__ == mod.__name__ and name != "Task":
+            elif (
+                isinstance(value, type)
+                and value.__module__ == mod.__name__
+                and name not in ("Task", "Future")
+                and not name.startswith("_Py")  # pure-Python tasks run user code in steps
+            ):
                 out.append(value)
     taskgroups = sys.modules.get("asyncio.taskgroups")
     if taskgroups is not None:
@@ -644,9 +666,15 @@ def release_before(
 
     @functools.wraps(orig)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if not _tl.internal:
+        tl = _tl
+        if not tl.internal:
             rec.release(self if key is None else key(self), _lock_type(self, lock_type))
-        return orig(self, *args, **kwargs)
+        # the waiter futures it completes carry no clock of their own: this release does
+        tl.internal += 1
+        try:
+            return orig(self, *args, **kwargs)
+        finally:
+            tl.internal -= 1
 
     return wrapper
 
@@ -668,7 +696,12 @@ def acquire_after(
 
     @functools.wraps(orig)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        result = orig(self, *args, **kwargs)
+        tl = _tl
+        tl.internal += 1  # e.g. get_nowait wakes a putter: that waiter carries no clock
+        try:
+            result = orig(self, *args, **kwargs)
+        finally:
+            tl.internal -= 1
         if inspect.iscoroutine(result):  # a decorated async method (trio's KI protection)
             return _acquire_when_done(result, self if key is None else key(self), lock_type)
         if not _tl.internal:
@@ -704,7 +737,7 @@ def _primitive_patches(p: Patcher) -> None:
         (locks.Event, ("set",), ("wait",), "asyncio.Event"),
         (locks.Condition, ("notify", "notify_all"), ("wait",), "asyncio.Condition"),
         (locks.Semaphore, ("release",), ("acquire",), "asyncio.Semaphore"),
-        (queues.Queue, ("put_nowait",), ("get_nowait",), "asyncio.Queue"),
+        (queues.Queue, ("put_nowait", "task_done"), ("get_nowait", "join"), "asyncio.Queue"),
     ):
         for meth in rel:
             p.patch(cls, meth, release_before(vars(cls)[meth], name))

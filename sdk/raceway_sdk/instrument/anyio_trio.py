@@ -177,15 +177,23 @@ def _started_wrapper(orig: Callable[..., Any]) -> Callable[..., Any]:
     return started
 
 
+#: set while an outer to_thread wrapper (anyio's) awaits the inner one (trio's): fork once
+_IN_THREAD_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "raceway_thread_call", default=False
+)
+
+
 def _to_thread_wrapper(orig: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(orig)
     async def run_sync(func: Any, *args: Any, **kwargs: Any) -> Any:
-        if getattr(func, "_raceway_child", None) is not None:
+        if _IN_THREAD_CALL.get() or getattr(func, "_raceway_child", None) is not None:
             return await orig(func, *args, **kwargs)
         child = rec.fork("thread", aio.callable_name(func), None)
+        token = _IN_THREAD_CALL.set(True)
         try:
             return await orig(aio.run_as(child, func), *args, **kwargs)
         finally:
+            _IN_THREAD_CALL.reset(token)
             aio.join_state(child)
 
     return run_sync
@@ -345,13 +353,15 @@ def _install_anyio(p: Patcher) -> None:
     except ImportError:  # pragma: no cover - ships with anyio
         backend = None
     if backend is not None:
+        # anyio's own loop callbacks (never those that run user code, like from_thread's)
+        plumbing = (
+            ("TaskGroup", "_spawn"),
+            ("WorkerThread", "_report_result"),
+            ("CancelScope", "_deliver_cancellation"),
+            ("CancelScope", "_timeout"),
+        )
         aio.internal_callbacks(
-            *[
-                v
-                for v in vars(backend).values()
-                if getattr(v, "__module__", None) == backend.__name__
-                and (isinstance(v, type) or callable(v))
-            ]
+            *[vars(getattr(backend, c)).get(m) for c, m in plumbing if hasattr(backend, c)]
         )
         _anyio_asyncio_group(p, backend.TaskGroup)
         for cls_name, lock_type in (("Lock", "anyio.Lock"), ("Semaphore", "anyio.Semaphore")):

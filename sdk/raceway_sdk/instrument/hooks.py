@@ -200,13 +200,14 @@ def _remember(c: list[Any], obj: Any, key: Any) -> None:
 
 
 def ga(obj: Any, name: str, site: Any, c: list[Any]) -> Any:
-    """``obj.name`` (load)."""
+    """Before ``obj.name`` (load): records, returns ``obj``; the load itself stays native code
+    (``_rw@ga(o, "x", s, c).x``), which keeps its inline cache and saves a ``getattr`` call."""
     p = c[0]
     st = _cur()
     if (st is None or p[1] is not st.seen or p[0]() is not obj) and _rec._sink is not None:
         _access(obj, name, READ, site)
         _remember(c, obj, None)
-    return _getattr(obj, name)
+    return obj
 
 
 def sa(value: Any, obj: Any, name: str, site: Any, c: list[Any]) -> None:

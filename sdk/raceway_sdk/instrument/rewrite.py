@@ -347,6 +347,11 @@ class _Rewriter(ast.NodeTransformer):
             return any(self.needs(e) for e in target.elts)
         return False
 
+    def load_attr(self, obj: ast.expr, attr: str, site: ast.Name) -> ast.expr:
+        """``obj.attr`` recorded by ``ga`` (which returns ``obj``); the load stays native."""
+        call = _hook("ga", obj, _const(self.mangle(attr)), site)
+        return ast.Attribute(value=call, attr=attr, ctx=ast.Load())
+
     def slice_expr(self, s: ast.expr) -> ast.expr:
         if isinstance(s, ast.Slice):
             parts = [self.visit(p) if p is not None else _const(None) for p in (s.lower, s.upper, s.step)]
@@ -385,8 +390,7 @@ class _Rewriter(ast.NodeTransformer):
         node.value = self.visit(node.value)
         if not isinstance(node.ctx, ast.Load) or _generated(node.value):
             return node
-        new = _hook("ga", node.value, _const(self.mangle(node.attr)), self.site(node, "attr"))
-        return ast.copy_location(new, node)
+        return ast.copy_location(self.load_attr(node.value, node.attr, self.site(node, "attr")), node)
 
     def visit_Subscript(self, node: ast.Subscript) -> ast.expr:
         if not isinstance(node.ctx, ast.Load) or _generated(node.value):
@@ -467,6 +471,34 @@ class _Rewriter(ast.NodeTransformer):
 
     visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comp
 
+    def _iterated(self, expr: ast.expr) -> ast.expr:
+        """``expr`` is iterated or unpacked whole: a whole-container read if it is one."""
+        return ast.copy_location(_hook("it", expr, self.site(expr, "item")), expr)
+
+    def visit_Starred(self, node: ast.Starred) -> ast.expr:
+        node.value = self.visit(node.value)
+        if isinstance(node.ctx, ast.Load):
+            node.value = self._iterated(node.value)
+        return node
+
+    def visit_keyword(self, node: ast.keyword) -> ast.keyword:
+        node.value = self.visit(node.value)
+        if node.arg is None:  # f(**d)
+            node.value = self._iterated(node.value)
+        return node
+
+    def visit_Dict(self, node: ast.Dict) -> ast.expr:
+        node.keys = [self.visit(k) if k is not None else None for k in node.keys]
+        node.values = [
+            self._iterated(self.visit(v)) if k is None else self.visit(v)  # {**d}
+            for k, v in zip(node.keys, node.values, strict=True)
+        ]
+        return node
+
+    def visit_YieldFrom(self, node: ast.YieldFrom) -> ast.expr:
+        node.value = self._iterated(self.visit(node.value))
+        return node
+
     def visit_Lambda(self, node: ast.Lambda) -> ast.expr:
         self._defaults(node.args)
         outer, self.scope = self.scope, self.scopes[id(node)]
@@ -541,6 +573,8 @@ class _Rewriter(ast.NodeTransformer):
             obj = self.visit(target.value)
             call = _hook("si", src, obj, self.slice_expr(target.slice), self.site(target, "item"))
             return self._located([ast.Expr(call)], node)
+        if isinstance(target, (ast.Tuple, ast.List)):
+            src = self._iterated(src)  # unpacking reads the whole container
         if isinstance(target, (ast.Tuple, ast.List, ast.Starred)) and self.needs(target):
             temps: list[str] = []
             leaves: list[tuple[str, ast.expr]] = []
@@ -637,7 +671,11 @@ class _Rewriter(ast.NodeTransformer):
             key = self._ref(key, out, temps)
         cur = self.temp()
         temps.append(cur)
-        out.append(ast.Assign([ast.Name(cur, ast.Store())], _hook("ga" if is_attr else "gi", obj, key, site)))
+        if isinstance(target, ast.Attribute):
+            current = self.load_attr(obj, target.attr, site)
+        else:
+            current = _hook("gi", obj, key, site)
+        out.append(ast.Assign([ast.Name(cur, ast.Store())], current))
         out.append(ast.AugAssign(ast.Name(cur, ast.Store()), node.op, self.visit(node.value)))
         # the write gets its own cache slot (same Site): the read's slot must not hide it
         wsite = self.site(target, "attr" if is_attr else "item")
@@ -688,7 +726,13 @@ class _Rewriter(ast.NodeTransformer):
     def visit_With(self, node: Any) -> Any:
         items = node.items
         for i, item in enumerate(items):
-            item.context_expr = self.visit(item.context_expr)
+            ctx = item.context_expr
+            if isinstance(ctx, ast.Attribute) and isinstance(ctx.ctx, ast.Load):
+                # ``with self.lock:`` uses the attribute like a method call: not recorded
+                ctx.value = self.visit(ctx.value)
+                item.context_expr = ctx
+            else:
+                item.context_expr = self.visit(ctx)
             if isinstance(node, ast.With):
                 item.context_expr = ast.copy_location(_hook("wl", item.context_expr), item.context_expr)
             if item.optional_vars is not None and self.needs(item.optional_vars):

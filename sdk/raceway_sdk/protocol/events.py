@@ -287,12 +287,6 @@ def _str(v: Any, field: str) -> str:
     raise _fail(field, v, "a string")
 
 
-def _opt_str(v: Any, field: str) -> str | None:
-    if v is None or type(v) is str:
-        return v
-    raise _fail(field, v, "a string or null")
-
-
 def _uint(v: Any, field: str, limit: int, name: str) -> int:
     if type(v) is int and 0 <= v <= limit:
         return v
@@ -304,6 +298,8 @@ def _str_map(v: Any, field: str) -> dict[str, str]:
         raise _fail(field, v, "an object of strings")
     for k, s in v.items():
         if type(s) is not str or type(k) is not str:
+            if type(k) is not str:
+                raise _Bad(field, f"keys must be strings, got {_jtype(k)}")
             raise _fail(f"{field}.{k}", s, "a string")
     return v
 
@@ -357,7 +353,7 @@ def _uuid(v: Any, field: str) -> int:
 
 def uuid_str(n: int) -> str:
     """Canonical lowercase hyphenated form of a 128-bit id (the wire form of every UUID)."""
-    h = f"{n:032x}"
+    h = n.to_bytes(16, "big").hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
@@ -442,25 +438,26 @@ def parse_timestamp(value: str) -> int:
         raise ValueError(exc.message) from None
 
 
-_date_str_cache: dict[int, str] = {}
+_sec_str_cache: dict[int, str] = {}
 
 
 def format_timestamp(ns: int) -> str:
     """RFC 3339 ``Z`` form: microseconds, or nanoseconds when they are not all zero."""
     secs, sub = divmod(ns, _NS)
-    days, sod = divmod(secs, 86400)
-    date = _date_str_cache.get(days)
-    if date is None:
+    prefix = _sec_str_cache.get(secs)
+    if prefix is None:
+        days, sod = divmod(secs, 86400)
+        h, rem = divmod(sod, 3600)
+        mn, s = divmod(rem, 60)
         date = _dt.date.fromordinal(days + _EPOCH_ORDINAL).isoformat()
-        if len(_date_str_cache) > 4096:
-            _date_str_cache.clear()
-        _date_str_cache[days] = date
-    h, rem = divmod(sod, 3600)
-    mn, s = divmod(rem, 60)
+        prefix = f"{date}T{h:02d}:{mn:02d}:{s:02d}"
+        if len(_sec_str_cache) >= 4096:
+            _sec_str_cache.clear()
+        _sec_str_cache[secs] = prefix
     us, rest = divmod(sub, 1000)
     if rest:
-        return f"{date}T{h:02d}:{mn:02d}:{s:02d}.{sub:09d}Z"
-    return f"{date}T{h:02d}:{mn:02d}:{s:02d}.{us:06d}Z"
+        return f"{prefix}.{sub:09d}Z"
+    return f"{prefix}.{us:06d}Z"
 
 
 # --------------------------------------------------------------------------------------------

@@ -125,7 +125,7 @@ def parse_clock_header(value: str) -> dict[str, Any] | None:
     if not value.startswith(CLOCK_PREFIX):
         return None
     encoded = value[len(CLOCK_PREFIX) :].strip().rstrip("=")
-    if not _B64URL(encoded) or len(encoded) % 4 == 1:
+    if not _B64URL(encoded):
         return None
     try:
         raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))

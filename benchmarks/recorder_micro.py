@@ -1,0 +1,162 @@
+"""Micro-benchmark of the recorder: nanoseconds per recorded operation.
+
+Measures, with a sink that discards events (the recorder's own cost):
+
+* ``no_sink_ns``: ``access()`` with recording off (what instrumented code pays outside tests);
+* ``fast_path_ns``: a repeated access in the same epoch (deduplicated, nothing emitted);
+* ``emit_ns``: an access that emits an event, stack reused (same task, site and caller);
+* ``emit_full_stack_ns``: an emitting access that captures a fresh stack (first per site/task);
+* ``stack_capture_ns``: one bounded stack capture (depth 16 available) on its own;
+* ``lock_pair_ns`` / ``raw_lock_pair_ns``: acquire+release of an instrumented / raw Lock;
+* ``fork_join_ns``: fork + finish + join of a logical task (no real thread);
+* ``baseline_attr_rw_ns``: a plain attribute read + write, for scale.
+
+Usage: ``python benchmarks/recorder_micro.py [--n 200000]``. Last line: JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from typing import Any
+
+from raceway_sdk import _recorder as rec
+from raceway_sdk.instrument import threads
+
+
+class NullSink:
+    def emit(self, event: Any) -> None:
+        pass
+
+
+class Box:
+    def __init__(self) -> None:
+        self.value = 0
+
+
+SITE = rec.register_site("bench.py", 1, "bench", "")
+
+
+def _best(fn: Any, n: int, repeat: int = 5) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter_ns()
+        fn(n)
+        best = min(best, (time.perf_counter_ns() - t0) / n)
+    return best
+
+
+def bench_baseline(n: int) -> None:
+    b = Box()
+    for _ in range(n):
+        b.value = b.value + 1
+
+
+def bench_access(n: int) -> None:
+    b = Box()
+    access = rec.access
+    for _ in range(n):
+        access(b, "value", "Read", SITE)
+
+
+def bench_emit(n: int) -> None:
+    b = Box()
+    access = rec.access
+    state = rec.current()
+    seg = rec.new_segment
+    for _ in range(n):
+        seg(state)  # a new epoch: the next access must be emitted
+        access(b, "value", "Read", SITE)
+
+
+def bench_emit_full_stack(n: int) -> None:
+    b = Box()
+    access = rec.access
+    state = rec.current()
+    seg = rec.new_segment
+    for _ in range(n):
+        seg(state)
+        state.stacks = {}
+        access(b, "value", "Read", SITE)
+
+
+def bench_seg_only(n: int) -> None:
+    state = rec.current()
+    seg = rec.new_segment
+    for _ in range(n):
+        seg(state)
+
+
+def _deep(depth: int, fn: Any, n: int) -> float:
+    if depth:
+        return _deep(depth - 1, fn, n)
+    return _best(fn, n)
+
+
+def bench_stack(n: int) -> None:
+    cap = rec.capture_stack
+    for _ in range(n):
+        cap()
+
+
+def bench_lock(n: int) -> None:
+    lock = threads.InstrumentedLock._make() if hasattr(threads.InstrumentedLock, "_make") else None
+    if lock is None:
+        lock = object.__new__(threads.InstrumentedLock)
+        lock._raw = threads._raw_allocate_lock()
+    for _ in range(n):
+        lock.acquire()
+        lock.release()
+
+
+def bench_raw_lock(n: int) -> None:
+    lock = threads._raw_allocate_lock()
+    for _ in range(n):
+        lock.acquire()
+        lock.release()
+
+
+def bench_fork_join(n: int) -> None:
+    for _ in range(n):
+        child = rec.fork("thread", "t")
+        rec.finish(child)
+        rec.join(child)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=200_000, help="operations per measurement")
+    args = parser.parse_args()
+    n = args.n
+
+    results: dict[str, Any] = {}
+    results["baseline_attr_rw_ns"] = _best(bench_baseline, n)
+    rec.set_sink(None)
+    results["no_sink_ns"] = _best(bench_access, n)
+    rec.set_sink(NullSink())
+    rec.set_trace(None)
+    results["fast_path_ns"] = _best(bench_access, n)
+    seg = _best(bench_seg_only, n)
+    # emitting paths run 20 frames deep, like an access inside a test's call stack
+    results["emit_ns"] = _deep(20, bench_emit, n // 10) - seg
+    results["emit_full_stack_ns"] = _deep(20, bench_emit_full_stack, n // 20) - seg
+    results["stack_capture_ns"] = _deep(20, bench_stack, n // 20)
+    results["lock_pair_ns"] = _best(bench_lock, n // 10)
+    results["raw_lock_pair_ns"] = _best(bench_raw_lock, n)
+    results["fork_join_ns"] = _best(bench_fork_join, n // 20)
+    rec.set_sink(None)
+
+    results = {k: round(v, 1) for k, v in results.items()}
+    results["python"] = platform.python_version()
+    results["stats"] = {k: v for k, v in rec.stats().items() if k in ("events", "dropped")}
+    width = max(len(k) for k in results)
+    for k, v in results.items():
+        print(f"{k:<{width}}  {v}")
+    print(json.dumps(results, sort_keys=True))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
