@@ -437,7 +437,8 @@ class RacewayPlugin:
         s = self.settings
         self.written: list[tuple[str, str]] = []
         doc = self.results.document(s.to_dict())
-        for path, label in ((s.json, "JSON"), (self.report_json, "report (JSON)")):
+        for path, label in ((s.json, "JSON"),
+                            (self.report_json, "report (JSON; HTML rendering not available yet)")):
             if path:
                 _results.write_json(path, doc)
                 self.written.append((label, path))
@@ -448,7 +449,7 @@ class RacewayPlugin:
             except Exception as exc:  # the run's verdicts stand; keep the data, say why
                 fallback = str(Path(self.report_html).with_suffix(".json"))
                 _results.write_json(fallback, doc)
-                self.written.append(("report (JSON)", fallback))
+                self.written.append(("report (JSON; HTML rendering failed)", fallback))
                 self.results.notes.append(
                     f"the HTML report could not be rendered ({type(exc).__name__}: {exc}); "
                     f"wrote the session JSON to {fallback} instead")

@@ -71,8 +71,4 @@ def write(plugin: Any, tr: Any) -> None:
         tr.write_line(f"baseline updated: races are recorded in {plugin.settings.baseline} "
                       "and do not fail this run")
     for label, path in getattr(plugin, "written", []):
-        if label == "report (JSON)":
-            tr.write_sep("-", f"raceway report (JSON; HTML rendering not available yet): "
-                              f"{Path(path).resolve().as_uri()}")
-        else:
-            tr.write_sep("-", f"raceway {label}: {Path(path).resolve().as_uri()}")
+        tr.write_sep("-", f"raceway {label}: {Path(path).resolve().as_uri()}")

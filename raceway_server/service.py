@@ -219,7 +219,6 @@ class Service:
     def ingest(self, events: list[Event], errors: list[EventError] | None = None) -> IngestOutcome:
         """Store then analyse ``events``; returns after commit (see the module docstring)."""
         errors = errors or []
-        self.counters["rejected"] += len(errors)
         self._require_ready()
         n = len(events)
         with self._pending_lock:
@@ -232,20 +231,32 @@ class Service:
                 )
             self._pending += n
         try:
+            prepare = getattr(self.storage, "prepare", None)
+            prepared = prepare(events) if prepare is not None else None  # outside the lock
             with self._lock:
                 try:
-                    result = self.storage.append(events)
+                    result = (
+                        self.storage.append(events)
+                        if prepared is None
+                        else self.storage.append(events, prepared)  # type: ignore[call-arg]
+                    )
                 except StorageUnavailable as exc:
                     self.counters["storage_failures"] += 1
                     raise Unavailable(str(exc), retry_after=2) from exc
                 self._apply(result.foreign)
                 self._apply(result.new)
+                self.counters["ingested"] += len(result.new)
+                self.counters["duplicates"] += result.duplicates
+                self.counters["rejected"] += len(errors)
         finally:
             with self._pending_lock:
                 self._pending -= n
-        self.counters["ingested"] += len(result.new)
-        self.counters["duplicates"] += result.duplicates
         return IngestOutcome(len(result.new), result.duplicates, errors)
+
+    def note_rejected(self, count: int) -> None:
+        """Count events of a batch refused as a whole (every event invalid)."""
+        with self._lock:
+            self.counters["rejected"] += count
 
     def _apply(self, ops: Iterable[Event | Deletion]) -> None:
         """Feed log operations, in order, to the catalog, baselines and engine (lock held)."""

@@ -109,6 +109,7 @@ class Handlers:
             except RecursionError:
                 raise ApiError(400, "body is nested too deeply") from None
             if batch.errors and not batch.events:
+                self.service.note_rejected(len(batch.errors))
                 raise ApiError(
                     422,
                     f"all {len(batch.errors)} events are invalid; first: {batch.errors[0]}",

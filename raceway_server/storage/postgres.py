@@ -148,26 +148,46 @@ class PostgresStorage:
         except psycopg.OperationalError as exc:
             raise StorageUnavailable(f"PostgreSQL: {exc}") from exc
 
-    def append(self, events: list[Event]) -> AppendResult:
+    def prepare(self, events: list[Event]) -> _Prepared:
+        """Serialise COPY rows (the CPU-heavy part) before any lock is taken."""
+        rows: dict[int, bytes] = {}
+        ids: list[str] = []
+        for event in events:
+            if event.id not in rows:
+                tail, id_text = _copy_tail(event)
+                rows[event.id] = tail
+                ids.append(id_text)
+        return _Prepared(events, rows, ids)
+
+    def append(self, events: list[Event], prepared: _Prepared | None = None) -> AppendResult:
+        if prepared is None or prepared.events is not events:
+            prepared = self.prepare(events)
+        rows = prepared.rows
+
         def run(conn: psycopg.Connection[Any]) -> AppendResult:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK,))
                 pending = self._pending(conn)
                 head = pending.head
-                unique: dict[int, Event] = {}
-                for event in events:
-                    unique.setdefault(event.id, event)
-                if unique:
-                    ids = [uuid.UUID(int=i) for i in unique]
+                stored: set[int] = set()
+                if prepared.ids:
                     for (found,) in conn.execute(
-                        "SELECT id FROM raceway_events WHERE id = ANY(%s)", (ids,)
+                        "SELECT id FROM raceway_events WHERE id = ANY(%s::uuid[])", (prepared.ids,)
                     ):
-                        unique.pop(found.int, None)
-                new = list(unique.values())
+                        stored.add(found.int)
+                new: list[Event] = []
+                seen: set[int] = set()
+                for event in events:
+                    if event.id in stored or event.id in seen:
+                        continue
+                    seen.add(event.id)
+                    new.append(event)
                 if new:
+                    data = b"".join(
+                        b"%d%s" % (n, rows[event.id]) for n, event in enumerate(new, head + 1)
+                    )
                     with conn.cursor().copy(f"COPY raceway_events {_COLUMNS} FROM STDIN") as copy:
-                        for n, event in enumerate(new, head + 1):
-                            copy.write_row(_row(n, event))
+                        copy.write(data)
             # committed: only now does this process advance and report
             self._advance(pending)
             self._seq = head + len(new)
@@ -263,16 +283,45 @@ class _Pending:
     ops: list[Event | Deletion] = dataclasses.field(default_factory=list)
 
 
-def _row(seq: int, event: Event) -> tuple[Any, ...]:
-    """One COPY row; ids and the timestamp are taken from the wire form (formatted once)."""
+@dataclasses.dataclass
+class _Prepared:
+    events: list[Event]
+    rows: dict[int, bytes]  # event id -> COPY text row without its leading seq
+    ids: list[str]
+
+
+def _text(value: str) -> bytes:
+    """A COPY text-format field (backslash, tab, newline and carriage return escaped)."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value or "\0" in value:
+        value = (
+            value.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+            .replace("\0", "\ufffd")  # PostgreSQL text cannot hold NUL
+        )
+    return value.encode()
+
+
+def _copy_tail(event: Event) -> tuple[bytes, str]:
+    """``\\t<id>\\t<trace>\\t<parent>\\t<ts>\\t<kind>\\t<service>\\t<json>\\n`` and the id text.
+
+    Ids and the timestamp come from the wire form (formatted once). orjson never emits raw
+    control characters, so only backslashes need doubling in the JSON text.
+    """
     wire = event_to_wire(event)
+    parent = wire["parent_id"]
+    body = orjson.dumps(wire).replace(b"\\", b"\\\\")
     return (
-        seq,
+        b"\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n"
+        % (
+            wire["id"].encode(),
+            wire["trace_id"].encode(),
+            parent.encode() if parent is not None else b"\\N",
+            wire["timestamp"].encode(),
+            _text(event.kind),
+            _text(event.meta.service_name),
+            body,
+        ),
         wire["id"],
-        wire["trace_id"],
-        wire["parent_id"],
-        wire["timestamp"],
-        event.kind,
-        event.meta.service_name,
-        orjson.dumps(wire).decode(),
     )

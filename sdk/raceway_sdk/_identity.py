@@ -72,6 +72,8 @@ class Entry:
 
 class _Ref(weakref.ref):
     __slots__ = ("key", "serial")
+    key: int
+    serial: int
 
 
 _table: dict[int, Entry] = {}

@@ -34,7 +34,7 @@ from time import time_ns
 from typing import Any, Protocol
 
 from raceway_sdk import _identity
-from raceway_sdk.protocol.clock import vc_join, vc_leq
+from raceway_sdk.protocol.clock import vc_join
 from raceway_sdk.protocol.events import Event, Metadata, new_event_id
 
 __all__ = [
@@ -139,6 +139,7 @@ class TaskState:
         "meta_gen",
         "quiet",
         "stacks",
+        "uuid",
         "__weakref__",
     )
 
@@ -172,6 +173,7 @@ class TaskState:
         self.quiet = False
         #: site -> (caller fingerprint, stack): see _site_stack
         self.stacks: dict[Site, tuple[Any, list[list[Any]]]] = {}
+        self.uuid: str | None = None  # wire form of the id (AsyncSpawn task_id), made once
         _states.add(self)
         _bump("tasks")
 
@@ -497,8 +499,11 @@ def _emit(
     next(_emitted)
 
 
-def _task_uuid(task_id: str) -> str:
-    return str(uuid.uuid5(_TASK_NS, task_id))
+def _task_uuid(state: TaskState) -> str:
+    u = state.uuid
+    if u is None:
+        u = state.uuid = str(uuid.uuid5(_TASK_NS, state.id))
+    return u
 
 
 def emit_custom(name: str, data: Any = None) -> None:
@@ -570,7 +575,7 @@ def fork(kind: str, name: str, loop: str | None = None) -> TaskState:
                 ext["child_loop"] = loop
             if parent.loop is not None:
                 ext["loop"] = parent.loop
-            _emit(parent, "AsyncSpawn", {"task_id": _task_uuid(child.id), "spawned_by": parent.id}, ext)
+            _emit(parent, "AsyncSpawn", {"task_id": _task_uuid(child), "spawned_by": parent.id}, ext)
         _tick(parent)
         return child
     finally:
@@ -612,13 +617,14 @@ def join(child: TaskState) -> None:
     tls.flags = 1
     try:
         state = current()
-        if not vc_leq(done, state.vc):
-            state.vc = vc_join(state.vc, done)
+        joined = vc_join(state.vc, done)  # the same dict when nothing is new
+        if joined is not state.vc:
+            state.vc = joined
         if _sink is not None:
             ext = {"child": child.id, "child_name": child.name, "child_kind": child.kind}
             if child.loop is not None:
                 ext["child_loop"] = child.loop
-            data = {"future_id": _task_uuid(child.id), "awaited_at": caller_location()}
+            data = {"future_id": _task_uuid(child), "awaited_at": caller_location()}
             _emit(state, "AsyncAwait", data, ext)
         _tick(state)
     finally:
@@ -676,9 +682,11 @@ def acquire(obj: object, lock_type: str, slot: object | None = None) -> None:
         state = current()
         ent = _identity.entry(obj)
         svc = ent.sync_vc if slot is None else _identity.entry(slot).sync_vc
-        if svc is not None and not vc_leq(svc, state.vc):
-            state.vc = vc_join(state.vc, svc)
-            state.seen = {}
+        if svc is not None:
+            joined = vc_join(state.vc, svc)  # the same dict when nothing is new
+            if joined is not state.vc:
+                state.vc = joined
+                state.seen = {}
         if _sink is not None:
             data = {"lock_id": ent.label, "lock_type": lock_type, "location": caller_location()}
             _emit(state, "LockAcquire", data, {"sync": "acquire"})

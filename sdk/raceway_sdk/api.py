@@ -38,7 +38,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_HAS_QUALNAME = sys.version_info >= (3, 11)
 
 
 def _check_access_type(access_type: str) -> None:
@@ -51,7 +50,7 @@ def _check_access_type(access_type: str) -> None:
 def _caller_site(depth: int, name: str, kind: str) -> rec.Site:
     f = sys._getframe(depth + 1)
     code = f.f_code
-    func = code.co_qualname if _HAS_QUALNAME else code.co_name
+    func = getattr(code, "co_qualname", code.co_name)
     return rec.register_site(code.co_filename, f.f_lineno, func, name, kind)
 
 

@@ -160,3 +160,36 @@ def test_remote_server_receives_every_event(kernels):
     assert sent == doc["summary"]["counts"]["remote_sent"] == doc["summary"]["events"] > 0
     assert doc["summary"]["counts"]["remote_dropped"] == 0 and not doc["summary"]["notes"]
 
+
+
+def test_pytest_asyncio_tests_are_one_trace_each(pytester):
+    pytester.makepyfile(
+        """
+        import asyncio
+        import pytest
+
+        class Stock:
+            count = 10
+
+        async def reserve(stock):
+            seen = stock.count
+            await asyncio.sleep(0)
+            stock.count = seen - 1
+
+        @pytest.mark.asyncio
+        async def test_lost_update():
+            await asyncio.gather(reserve(Stock()), reserve(Stock()))  # two objects: no race
+            shared = Stock()
+            await asyncio.gather(reserve(shared), reserve(shared))
+
+        @pytest.mark.asyncio
+        async def test_sequential():
+            shared = Stock()
+            await reserve(shared)
+            await reserve(shared)
+        """
+    )
+    result = pytester.runpytest_subprocess("--raceway", "-v", "-p", "pytest_asyncio.plugin", *ARGS)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*::test_lost_update RACE*", "*::test_sequential PASSED*",
+                                 "WARNING: RACE on Stock.count (lost-update)"])

@@ -206,7 +206,8 @@ def test_all_invalid_is_422_and_empty_batch_is_fine(server: RunningServer) -> No
     assert response.status_code == 422
     assert [e["index"] for e in response.json()["data"]["errors"]] == [0, 1]
     assert data(post(server, b'{"events": []}'))["ingested"] == 0
-    assert data(get(server, "/status"))["events_captured"] == 0
+    status = data(get(server, "/status"))
+    assert status["events_captured"] == 0 and status["ingestion"]["rejected"] == 2
 
 
 def test_duplicate_ids_are_idempotent(server: RunningServer) -> None:
@@ -326,3 +327,37 @@ def test_openapi_describes_every_route(server: RunningServer) -> None:
                 served.add((path, method))
     assert served == documented
     assert len([p for p in documented if p[0].startswith(("/api/", "/health", "/status", "/events"))]) >= 18
+
+
+def test_original_sdk_batch_is_accepted_and_analysed(server: RunningServer) -> None:
+    """A batch as the original Python SDK sends it (no extensions, thread_id streams)."""
+    trace = str(uuid.uuid4())
+    root = str(uuid.uuid4())
+
+    def event(eid: str, parent: str | None, thread: str, kind: dict, ts: str) -> dict:
+        return {
+            "id": eid, "trace_id": trace, "parent_id": parent, "timestamp": ts, "kind": kind,
+            "metadata": {"thread_id": thread, "process_id": 7, "service_name": "banking-api",
+                         "environment": "development", "tags": {"sdk_language": "python"},
+                         "duration_ns": None, "instance_id": "host-1"},
+            "causality_vector": [["banking-api#host-1", 1]], "lock_set": [],
+        }
+
+    write = {"variable": "alice.balance", "old_value": 1000, "new_value": 900,
+             "location": "app.py:42", "access_type": "Write"}
+    batch = {"events": [
+        event(root, None, "main", {"FunctionCall": {"function_name": "transfer", "module": "app",
+                                                    "args": {}, "file": "app.py", "line": 1}},
+              "2024-01-01T12:00:00.000Z"),
+        event(str(uuid.uuid4()), root, "thread-a", {"StateChange": write}, "2024-01-01T12:00:00.001+00:00"),
+        event(str(uuid.uuid4()), root, "thread-b", {"StateChange": write}, "2024-01-01T12:00:00.002Z"),
+    ]}
+    import orjson
+
+    assert data(post(server, orjson.dumps(batch)))["ingested"] == 3
+    bundle = data(get(server, f"/api/traces/{trace}"))
+    assert [e["metadata"]["thread_id"] for e in bundle["events"]] == ["main", "thread-a", "thread-b"]
+    trail = bundle["audit_trails"]["alice.balance"]
+    assert [a["thread_id"] for a in trail] == ["thread-a", "thread-b"]
+    assert data(get(server, "/api/services"))["services"][0]["name"] == "banking-api"
+    assert bundle["analysis"]["potential_races"] == 1  # sibling threads, no common lock

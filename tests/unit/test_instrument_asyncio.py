@@ -502,10 +502,6 @@ def test_lost_update_shape_across_tasks(sink: CollectingSink) -> None:
 # --------------------------------------------------------------------------- primitives
 
 
-async def _two_tasks(first: Any, second: Any) -> None:
-    await asyncio.gather(first, second)
-
-
 @pytest.mark.parametrize("late", [False, True], ids=["waiting", "uncontended"])
 def test_lock_orders_critical_sections(sink: CollectingSink, late: bool) -> None:
     box = Box()

@@ -13,7 +13,6 @@ import threading
 import time
 
 import pytest
-
 from raceway_sdk import _identity
 from raceway_sdk import _recorder as rec
 from raceway_sdk.instrument import threads
@@ -686,14 +685,14 @@ def test_uninstall_restores_every_original() -> None:
     threads.install()
     try:
         assert threads.is_installed() and len(threads._patches) == len(PATCHED)
-        changed = [(o, n) for (o, n), orig in zip(PATCHED, originals) if _get(o, n) is orig]
+        changed = [(o, n) for (o, n), orig in zip(PATCHED, originals, strict=True) if _get(o, n) is orig]
         assert changed == []
         threads.install()  # idempotent
         assert len(threads._patches) == len(PATCHED)
     finally:
         threads.uninstall()
     assert not threads.is_installed()
-    for (o, n), orig in zip(PATCHED, originals):
+    for (o, n), orig in zip(PATCHED, originals, strict=True):
         assert _get(o, n) is orig, (o, n)
 
 
@@ -773,3 +772,33 @@ def test_thread_started_while_suspended_is_quiet(sink) -> None:
         t.start()
     t.join()
     assert accesses(sink, s) == []
+
+
+def _lock_created_in(path: str) -> object:
+    ns: dict = {}
+    exec(compile("import threading\nlock = threading.Lock()\n", path, "exec"), ns)
+    return ns["lock"]
+
+
+def test_library_and_raceway_locks_stay_raw_unless_asked() -> None:
+    import os
+    import sysconfig
+
+    site = os.path.join(sysconfig.get_paths()["purelib"], "fake_lib", "pool.py")
+    own = os.path.join(threads._OWN[-1], "engine_like.py")
+    user = os.path.join(os.path.dirname(__file__), "user_code.py")
+    threads.install()
+    try:
+        assert type(_lock_created_in(site)) is threads._raw_lock_type
+        assert type(_lock_created_in(own)) is threads._raw_lock_type
+        assert type(_lock_created_in(user)) is threads.InstrumentedLock
+    finally:
+        threads.uninstall()
+    threads.install(third_party_sync=True)
+    try:
+        assert type(_lock_created_in(site)) is threads.InstrumentedLock
+        assert type(_lock_created_in(own)) is threads._raw_lock_type
+    finally:
+        threads.uninstall()
+        threads.install()  # back to the default classification
+        threads.uninstall()

@@ -7,7 +7,6 @@ import pickle
 import threading
 
 import pytest
-
 from raceway_sdk import api
 from raceway_sdk.instrument import threads
 from raceway_sdk.instrument.proxy import TrackedProxy

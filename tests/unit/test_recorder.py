@@ -10,7 +10,6 @@ import time
 import uuid
 
 import pytest
-
 from raceway_sdk import _recorder as rec
 from raceway_sdk.protocol.clock import happened_before
 from raceway_sdk.testing import CollectingSink, concurrent, ordered, recording
@@ -177,7 +176,7 @@ def test_release_acquire_orders(sink: CollectingSink) -> None:
     assert rel.data["location"].startswith(__file__)
 
 
-def _reuse_trial(sink: CollectingSink, factory, site, key, before_new=None) -> bool:
+def _reuse_trial(sink: CollectingSink, factory, site, key, before_new=None, fresh_n=8) -> bool:
     """Access an object, drop it, access a new one; True if the new one reused the id."""
     obj = factory()
     rec.access(obj, key, "Write", site)
@@ -187,7 +186,7 @@ def _reuse_trial(sink: CollectingSink, factory, site, key, before_new=None) -> b
         before_new()
     # The freed block comes back within a few allocations (LIFO free lists; the recorder's
     # own entry for the dead object is freed right after it).
-    fresh = [factory() for _ in range(8)]
+    fresh = [factory() for _ in range(fresh_n)]
     same = [o for o in fresh if id(o) == old_id]
     if not same:
         return False
@@ -208,7 +207,7 @@ def test_id_reuse_after_gc_of_a_cycle(sink: CollectingSink) -> None:
         b.me = b  # type: ignore[attr-defined]
         return b
 
-    if not any(_reuse_trial(sink, cyclic, SITE, "value", gc.collect) for _ in range(40)):
+    if not any(_reuse_trial(sink, cyclic, SITE, "value", gc.collect, 256) for _ in range(40)):
         pytest.skip("the allocator never reused an id")
 
 
@@ -223,7 +222,7 @@ def test_id_reuse_non_weakrefable_is_prevented_then_fresh(sink: CollectingSink) 
     def end_trace() -> None:
         rec.set_trace(uuid.uuid4().int)  # the trace ended: strong references released
 
-    if not any(_reuse_trial(sink, lambda: {}, ISITE, "k", end_trace) for _ in range(300)):
+    if not any(_reuse_trial(sink, dict, ISITE, "k", end_trace) for _ in range(300)):
         pytest.skip("the allocator never reused an id")
 
 

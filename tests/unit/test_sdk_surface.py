@@ -8,7 +8,6 @@ import threading
 import uuid
 
 import pytest
-
 import raceway_sdk
 from raceway_sdk import _recorder as rec
 from raceway_sdk import instrument

@@ -51,7 +51,8 @@ def _call_install(name: str, module: Any, config: Any) -> bool:
 def install(config: Any = None) -> None:
     """Install all instrumentation. ``config``: None, a mapping or an object with attributes.
 
-    Recognised here: ``service_name``, ``environment``, ``stack_depth`` (the recorder) and
+    Recognised here: ``service_name``, ``environment``, ``stack_depth`` (the recorder),
+    ``third_party_sync`` (see :func:`.threads.install`) and
     ``include``, ``exclude``, ``roots`` (the import-hook rewriter; without include patterns or
     roots the rewriter is not installed). Calling it twice is an error: uninstall first.
     """
@@ -67,7 +68,7 @@ def install(config: Any = None) -> None:
 
     _skipped.clear()
     try:
-        threads.install()
+        threads.install(third_party_sync=bool(_option(config, "third_party_sync")))
         _installed.append(threads)
         for name in OPTIONAL:
             full = f"{__name__}.{name}"

@@ -18,11 +18,14 @@ ThreadPoolExecutor          submit/map fork one ``executor`` task per callable; 
 Future (any)                set_result / set_exception -> result / exception / done
 ==========================  ===============================================================
 
-Objects created *before* install, or by the standard library for its own use (a Queue's
-mutex, logging's handler locks, an executor's internal semaphore), stay uninstrumented: they
-work exactly as before and give no edges. Instrumenting stdlib-internal locks would order
-unrelated threads (every ``logging`` call would look like synchronisation) and hide races.
-Code that bound ``from threading import Lock`` before install keeps the original factory.
+Objects created *before* install, or by the standard library, installed libraries
+(site-packages; see ``install(third_party_sync=True)``) or raceway itself for their own use (a
+Queue's mutex, logging's handler locks, an executor's internal semaphore, the engine's lock),
+stay uninstrumented: they work exactly as before and give no edges. Instrumenting such
+internal locks would order unrelated threads (every ``logging`` call would look like
+synchronisation) and hide races. Code that bound ``from threading import Lock`` before install
+keeps the original factory. In modules rewritten by the import hook, ``with lock:`` and
+``lock.acquire()/release()`` on such raw locks still give edges (see :mod:`.hooks`).
 """
 
 from __future__ import annotations
@@ -97,23 +100,41 @@ def _prefixes() -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(std), tuple(site)
 
 
+def _own_dirs() -> tuple[str, ...]:
+    # raceway's packages (the SDK, the embedded engine, the plugin) never get edges.
+    import importlib.util
+
+    out = [os.path.dirname(os.path.abspath(rec.__file__)) + os.sep]
+    for name in ("raceway_server", "pytest_raceway"):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.submodule_search_locations:
+            out.extend(os.path.realpath(p) + os.sep for p in spec.submodule_search_locations)
+    return tuple(out)
+
+
 _STDLIB, _SITE = _prefixes()
-_SDK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(rec.__file__))) + os.sep
+_OWN = _own_dirs()
 _WRAPT_DIR = os.path.dirname(os.path.abspath(wrapt.__file__)) + os.sep
 _internal_cache: dict[str, bool] = {}
+_third_party_sync = False
 
 
 def _is_internal_file(fn: str) -> bool:
     hit = _internal_cache.get(fn)
     if hit is None:
-        if fn.startswith("<frozen"):
-            hit = True
+        if fn.startswith("<"):  # <frozen importlib._bootstrap>, <string> is user code below
+            hit = fn.startswith("<frozen")
         else:
             real = os.path.realpath(fn)
-            if real.startswith(_SITE):
-                hit = False  # third-party code: its locks protect real shared state
+            if real.startswith(_OWN):
+                hit = True
+            elif real.startswith(_SITE):
+                hit = not _third_party_sync
             else:
-                hit = real.startswith(_STDLIB) or real.startswith(_SDK_DIR)
+                hit = real.startswith(_STDLIB)
         _internal_cache[fn] = hit
     return hit
 
@@ -611,10 +632,20 @@ def is_installed() -> bool:
     return len(_patches) > 0
 
 
-def install() -> None:
-    """Patch threading, queue and concurrent.futures (idempotent)."""
+def install(third_party_sync: bool = False) -> None:
+    """Patch threading, queue and concurrent.futures (idempotent).
+
+    ``third_party_sync``: also instrument locks, conditions, semaphores, events and barriers
+    that installed libraries (site-packages) create for themselves. Off by default: a
+    library's internal lock (a logger's, a connection pool's) would order every thread that
+    calls it and hide the races of the code under test.
+    """
+    global _third_party_sync
     if is_installed():
         return
+    if _third_party_sync != bool(third_party_sync):
+        _third_party_sync = bool(third_party_sync)
+        _internal_cache.clear()
     p = _patches
     try:
         T = threading.Thread

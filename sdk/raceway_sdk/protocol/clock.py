@@ -6,6 +6,8 @@ returns a new dict, so events and task states can share one by reference.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 VC = dict[str, int]
 
 
@@ -49,14 +51,15 @@ class HBTracker:
     ``s = join(s, task)``, then the task ticks; acquire(s): ``task = join(task, s)``.
     Published clocks are never mutated (copy-on-write), so :meth:`vc` results can be kept.
 
-    Not thread-safe by design: the owner serialises calls (the engine holds its own lock).
+    Sync ids are any hashable (e.g. ``("lock", lock_id)``). Not thread-safe by design: the owner
+    serialises calls (the engine holds its own lock).
     """
 
     __slots__ = ("_tasks", "_syncs", "_ended")
 
     def __init__(self) -> None:
         self._tasks: dict[str, VC] = {}
-        self._syncs: dict[str, VC] = {}
+        self._syncs: dict[Hashable, VC] = {}
         self._ended: set[str] = set()
 
     @property
@@ -104,7 +107,7 @@ class HBTracker:
         vc = self._tasks[parent] = vc_tick(joined, parent)
         return vc
 
-    def release(self, task: str, sync_id: str) -> VC:
+    def release(self, task: str, sync_id: Hashable) -> VC:
         """Release-like operation on ``sync_id``: it stores the task's clock; the task ticks."""
         tvc = self._live(task)
         svc = self._syncs.get(sync_id)
@@ -112,7 +115,7 @@ class HBTracker:
         vc = self._tasks[task] = vc_tick(tvc, task)
         return vc
 
-    def acquire(self, task: str, sync_id: str) -> VC:
+    def acquire(self, task: str, sync_id: Hashable) -> VC:
         """Acquire-like operation on ``sync_id``: the task joins the clock stored in it (if any)."""
         tvc = self._live(task)
         svc = self._syncs.get(sync_id)
@@ -121,7 +124,7 @@ class HBTracker:
         vc = self._tasks[task] = vc_join(tvc, svc)
         return vc
 
-    def sync_vc(self, sync_id: str) -> VC:
+    def sync_vc(self, sync_id: Hashable) -> VC:
         """Clock stored in a sync object (empty if it was never released)."""
         return self._syncs.get(sync_id, {})
 

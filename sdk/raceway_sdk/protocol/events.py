@@ -17,7 +17,9 @@ JSON object with an ``events`` list fails as a whole (:class:`BatchError`).
 In-memory conventions of ``Event.data`` (the variant payload, original field names):
 values are JSON-compatible; UUID-typed payload fields (``AsyncSpawn.task_id``,
 ``AsyncAwait.future_id``) are canonical lowercase hyphenated strings; optional JSON fields
-(``old_value``, ``body``) are always present (``None`` when absent on the wire).
+(``old_value``, ``body``) are always present (``None`` when absent on the wire). Events of one
+context (same ``thread_id`` and identical metadata) in a batch share one :class:`Metadata` object:
+treat it as immutable, like ``vc``.
 
 Deliberate leniency for payloads the original SDKs really send but the original server rejects
 (reference §2.2/§6), so that "a batch produced by an original SDK validates unchanged":
@@ -940,7 +942,8 @@ def _gc_paused() -> Iterator[None]:
 
     Decoding allocates millions of acyclic containers that all survive; with the collector on,
     repeated young/old collections over them cost several times the decoding itself. Nested and
-    concurrent pauses are counted; the collector is re-enabled only if it was enabled before.
+    concurrent pauses are counted; the collector is re-enabled only if it was enabled before
+    (a ``gc.disable()`` issued by another thread during a pause is therefore undone).
     """
     global _gc_depth, _gc_reenable
     with _gc_lock:
@@ -962,6 +965,7 @@ def parse_batch(body: bytes | bytearray | memoryview | str | dict[str, Any]) -> 
 
     Raises :class:`BatchError` only when the body itself is unusable. A dict body is not
     modified (bytes/str bodies are decoded here and their objects reused without copying).
+    The cyclic GC is paused while the batch is decoded (see ``_gc_paused``).
     """
     with _gc_paused():
         raw, owned = _events_of(body)
