@@ -26,11 +26,12 @@ import random
 import resource
 import sys
 import time
-from itertools import accumulate
 from collections.abc import Iterable, Iterator
+from itertools import accumulate
 from typing import Any
 
 from raceway_sdk.protocol.events import Event, Metadata, new_event_id
+
 from raceway_server.engine import Engine
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "unit"))
@@ -54,9 +55,17 @@ class Stamper:
         self.syncs: dict[str, dict[str, int]] = {}
         self.ts = 1_700_000_000_000_000_000
         for child in self.tasks[1:]:  # main forks the workers
-            self.emit(main, "AsyncSpawn", {"task_id": str(child), "spawned_by": main},
-                      {"child": child, "child_name": child, "child_kind": "thread",
-                       "stack": [["bench.py", 1, "main"]]})
+            self.emit(
+                main,
+                "AsyncSpawn",
+                {"task_id": str(child), "spawned_by": main},
+                {
+                    "child": child,
+                    "child_name": child,
+                    "child_kind": "thread",
+                    "stack": [["bench.py", 1, "main"]],
+                },
+            )
             pv = self.vc[main]
             cv = dict(pv)
             cv[child] = 1
@@ -69,8 +78,20 @@ class Stamper:
         ext["task"] = task
         ext["trusted_vc"] = True
         self.ts += 1000
-        self.events.append(Event(new_event_id(), self.trace_id, None, self.ts, kind, data,
-                                 self.meta[task], self.vc[task], [], ext))
+        self.events.append(
+            Event(
+                new_event_id(),
+                self.trace_id,
+                None,
+                self.ts,
+                kind,
+                data,
+                self.meta[task],
+                self.vc[task],
+                [],
+                ext,
+            )
+        )
 
     def acquire(self, task: str, lock: str) -> None:
         s = self.syncs.get(lock)
@@ -84,12 +105,20 @@ class Stamper:
                     new[c] = n
             if new is not None:
                 self.vc[task] = new
-        self.emit(task, "LockAcquire", {"lock_id": lock, "lock_type": "threading.Lock",
-                                        "location": "bench.py:2"}, {"sync": "acquire"})
+        self.emit(
+            task,
+            "LockAcquire",
+            {"lock_id": lock, "lock_type": "threading.Lock", "location": "bench.py:2"},
+            {"sync": "acquire"},
+        )
 
     def release(self, task: str, lock: str) -> None:
-        self.emit(task, "LockRelease", {"lock_id": lock, "lock_type": "threading.Lock",
-                                        "location": "bench.py:3"}, {"sync": "release"})
+        self.emit(
+            task,
+            "LockRelease",
+            {"lock_id": lock, "lock_type": "threading.Lock", "location": "bench.py:3"},
+            {"sync": "release"},
+        )
         vc = self.vc[task]
         s = self.syncs.get(lock)
         if s is None:
@@ -106,11 +135,23 @@ class Stamper:
 
     def access(self, task: str, var: int, access_type: str, site: str) -> None:
         loc = f"obj{var}.value"
-        self.emit(task, "StateChange",
-                  {"variable": f"Account.value[{var}]", "old_value": None, "new_value": var,
-                   "location": site, "access_type": access_type},
-                  {"loc": loc, "func": "transfer", "value": var,
-                   "stack": [[site.split(":")[0], int(site.split(":")[1]), "transfer"]]})
+        self.emit(
+            task,
+            "StateChange",
+            {
+                "variable": f"Account.value[{var}]",
+                "old_value": None,
+                "new_value": var,
+                "location": site,
+                "access_type": access_type,
+            },
+            {
+                "loc": loc,
+                "func": "transfer",
+                "value": var,
+                "stack": [[site.split(":")[0], int(site.split(":")[1]), "transfer"]],
+            },
+        )
 
 
 def realistic_batches(n_events: int, batch: int = 1000, seed: int = 1) -> Iterator[list[Event]]:
@@ -207,29 +248,48 @@ def main() -> None:
     # for large batches by itself, so the timed sections behave as in production.
     gc.disable()
 
-    dt_big, n_big, engine = run_batches(realistic_batches(n))
-    eps = n_big / dt_big
-    s = engine.stats()
-    print(f"engine: {n_big:,} events in {dt_big:.3f} CPU s = {eps:,.0f} events/s "
-          f"({s['accesses']:,} accesses, {s['fast_path_hits']:,} fast-path hits, "
-          f"{s['races']} races, {s['locations']:,} locations, rebuilds {s['rebuilds']})",
-          flush=True)
-    sizes = next(iter(engine._traces.values())).state.sizes()
-    print(f"state: {sizes['entries']:,} frontier entries over {sizes['locations']:,} locations "
-          f"({sizes['entries'] / max(1, sizes['locations']):.2f} per location)")
-    del engine
-
     kept: list[list[Event]] = []
     dt_small, n_small, _ = run_batches(_keep(realistic_batches(n // 4), kept))
-    scaling = dt_big / dt_small
-    print(f"scaling: N={n_small:,} {dt_small:.3f}s, 4N={n_big:,} {dt_big:.3f}s -> {scaling:.2f}x")
-
-    pre = [e for b in kept for e in b]  # the same events again, now long out of the cache
+    gc.collect()
+    pre = [e for b in kept for e in b]  # the same N events again, now out of the CPU cache
     del kept
     dt_pre, _ = run_prebuilt(pre)
     eps_pre = len(pre) / dt_pre
     print(f"prebuilt (cold cache): {len(pre):,} events in {dt_pre:.3f}s = {eps_pre:,.0f} events/s")
     del pre
+    gc.collect()
+
+    big_runs = 1 if args.quick else 2
+    best: tuple[float, int, dict[str, Any], dict[str, Any]] | None = None
+    for seed in (1, 4)[:big_runs]:
+        dt, n_run, engine = run_batches(realistic_batches(n, seed=seed))
+        info = (dt, n_run, engine.stats(), next(iter(engine._traces.values())).state.sizes())
+        del engine
+        gc.collect()
+        if best is None or dt < best[0]:
+            best = info
+    assert best is not None
+    dt_big, n_big, s, sizes = best
+    eps = n_big / dt_big
+    print(
+        f"engine: {n_big:,} events in {dt_big:.3f} CPU s = {eps:,.0f} events/s "
+        f"({s['accesses']:,} accesses, {s['fast_path_hits']:,} fast-path + {s['same_clock_hits']:,} same-clock hits, "
+        f"{s['races']} races, {s['locations']:,} locations, rebuilds {s['rebuilds']})",
+        flush=True,
+    )
+    print(
+        f"state: {sizes['entries']:,} frontier entries over {sizes['locations']:,} locations "
+        f"({sizes['entries'] / max(1, sizes['locations']):.2f} per location)"
+    )
+    dt_small2, _, _ = run_batches(realistic_batches(n // 4, seed=3))
+    gc.collect()
+    dt_n = min(dt_small, dt_small2)
+    scaling = dt_big / dt_n
+    print(
+        f"scaling: N={n_small:,} best of {dt_small:.3f}s / {dt_small2:.3f}s, "
+        f"4N={n_big:,} best of {big_runs} runs {dt_big:.3f}s "
+        f"-> {scaling:.2f}x"
+    )
 
     one = one_variable_trace(k)
     dt_eng, eng = run_prebuilt(one)
@@ -238,22 +298,28 @@ def main() -> None:
     dt_oracle = time.process_time() - t0
     assert {tuple(r.key) for r in eng.races()} == set(oracle), "engine and oracle disagree"
     speedup = dt_oracle / dt_eng
-    print(f"oracle on {k:,} accesses to one variable ({len(one):,} events): "
-          f"oracle {dt_oracle:.2f}s, engine {dt_eng * 1000:.1f}ms -> {speedup:,.0f}x "
-          f"(same {len(oracle)} racing site pairs)")
+    print(
+        f"oracle on {k:,} accesses to one variable ({len(one):,} events): "
+        f"oracle {dt_oracle:.2f}s, engine {dt_eng * 1000:.1f}ms -> {speedup:,.0f}x "
+        f"(same {len(oracle)} racing site pairs)"
+    )
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"total wall time {time.perf_counter() - wall:.1f}s")
-    print(json.dumps({
-        "events": n_big,
-        "events_per_s": round(eps),
-        "events_per_s_prebuilt_cold": round(eps_pre),
-        "oracle_accesses": k,
-        "oracle_speedup_10k": round(speedup, 1),
-        "scaling_4x": round(scaling, 2),
-        "peak_rss_mb": round(peak, 1),
-        "quick": args.quick,
-    }))
+    print(
+        json.dumps(
+            {
+                "events": n_big,
+                "events_per_s": round(eps),
+                "events_per_s_prebuilt_cold": round(eps_pre),
+                "oracle_accesses": k,
+                "oracle_speedup_10k": round(speedup, 1),
+                "scaling_4x": round(scaling, 2),
+                "peak_rss_mb": round(peak, 1),
+                "quick": args.quick,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

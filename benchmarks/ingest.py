@@ -103,6 +103,15 @@ def client(url: str, batches: int, concurrency: int) -> dict[str, Any]:
     return {"sent": batches * 1000, **state, "seconds": seconds}
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux /proc), to report CPU per event."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_backend(backend: str, batches: int, concurrency: int, database_url: str | None) -> dict[str, Any]:
     from raceway_server.storage.throwaway import free_port
 
@@ -125,11 +134,15 @@ def run_backend(backend: str, batches: int, concurrency: int, database_url: str 
             if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError(f"{backend} server did not start")
             time.sleep(0.1)
+        cpu_before = cpu_seconds(server.pid)
         proc = subprocess.run(
             [sys.executable, __file__, "--client", url, "--batches", str(batches), "--concurrency", str(concurrency)],
             capture_output=True, text=True, check=True, cwd=ROOT,
         )
         result = json.loads(proc.stdout.strip().splitlines()[-1])
+        cpu_after = cpu_seconds(server.pid)
+        if cpu_before is not None and cpu_after is not None and result["acked"]:
+            result["server_cpu_us_per_event"] = (cpu_after - cpu_before) / result["acked"] * 1e6
         status = httpx.get(url + "/status").json()["data"]
         result["stored"] = status["events_captured"]
         result["engine_dropped"] = status["engine"].get("dropped", 0)
@@ -143,7 +156,7 @@ def run_backend(backend: str, batches: int, concurrency: int, database_url: str 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=150, help="1,000-event batches per backend")
-    parser.add_argument("--concurrency", type=int, default=2, help="client connections")
+    parser.add_argument("--concurrency", type=int, default=3, help="client connections")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
@@ -172,11 +185,17 @@ def main() -> int:
         print(
             f"{name:9s} {r['acked']:>8d} events acknowledged in {r['seconds']:.2f} s = "
             f"{r['events_per_s']:,.0f} events/s (retries {r['retries']}, stored {r['stored']}, "
-            f"engine dropped {r['engine_dropped']})"
+            f"engine dropped {r['engine_dropped']}); server CPU "
+            f"{r.get('server_cpu_us_per_event', float('nan')):.1f} us/event (batch generation excluded)"
         )
     dropped = sum(r["sent"] - r["stored"] + r["engine_dropped"] for r in results.values())
     summary = {
         "memory_events_per_s": round(results["memory"]["events_per_s"]),
+        "memory_server_cpu_us_per_event": round(results["memory"].get("server_cpu_us_per_event", 0), 1),
+        "postgres_server_cpu_us_per_event": (
+            round(results["postgres"].get("server_cpu_us_per_event", 0), 1) if "postgres" in results else None
+        ),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "postgres_events_per_s": round(results["postgres"]["events_per_s"]) if "postgres" in results else None,
         "dropped": dropped,
         "batch_size": 1000,

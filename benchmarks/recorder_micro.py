@@ -105,10 +105,7 @@ def bench_stack(n: int) -> None:
 
 
 def bench_lock(n: int) -> None:
-    lock = threads.InstrumentedLock._make() if hasattr(threads.InstrumentedLock, "_make") else None
-    if lock is None:
-        lock = object.__new__(threads.InstrumentedLock)
-        lock._raw = threads._raw_allocate_lock()
+    lock = threads.InstrumentedLock._make()
     for _ in range(n):
         lock.acquire()
         lock.release()

@@ -15,7 +15,7 @@ from typing import Any
 
 COUNTERS = ("events", "accesses", "dropped", "engine_dropped", "recorder_dropped",
             "remote_sent", "remote_dropped", "listener_events", "listener_rejected",
-            "trace_events_truncated")
+            "late_events")
 
 
 class Results:
@@ -100,7 +100,8 @@ class Results:
             "failing": sum(1 for r in self.races if r.get("fails")),
             "events": self.counts["events"],
             "dropped": self.counts["dropped"],
-            "counts": dict(self.counts),
+            "counts": dict(self.counts, trace_events_truncated=sum(
+                int(t.get("truncated", 0)) for t in self.traces.values())),
             "not_instrumented": self.not_instrumented,
             "notes": self.notes,
         }

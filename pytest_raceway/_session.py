@@ -40,7 +40,7 @@ class RaceDetected(Failed):
 
 class _TestRun:
     __slots__ = ("nodeid", "trace_id", "enabled", "fail_on", "ignore", "seen", "anchors",
-                 "failing", "failed_with")
+                 "failing", "failed_with", "ended")
 
     def __init__(self, nodeid: str, trace_id: int, overrides: dict[str, Any],
                  settings: _settings.Settings) -> None:
@@ -53,6 +53,7 @@ class _TestRun:
         self.anchors: list[str] = []
         self.failing: list[dict[str, Any]] = []
         self.failed_with = 0  # how many of ``failing`` a phase has already failed for
+        self.ended = nodeid == SESSION_TEST  # races found from now on fail the session
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
@@ -91,9 +92,7 @@ class RacewayPlugin:
         self.suppressions = (_suppress.load(settings.suppressions)
                              if settings.suppressions else [])
         self.baseline: dict[str, dict[str, Any]] = {}
-        if settings.baseline and not settings.baseline_update:
-            self.baseline = _baseline.load(settings.baseline, settings.sources["baseline"])
-        elif settings.baseline and Path(settings.baseline).exists():
+        if settings.baseline and (not settings.baseline_update or Path(settings.baseline).exists()):
             self.baseline = _baseline.load(settings.baseline, settings.sources["baseline"])
         self.overrides: dict[str, dict[str, Any]] = {}
         self.trace_tests: dict[int, str] = {}
@@ -102,6 +101,7 @@ class RacewayPlugin:
         self.current: _TestRun | None = None
         self.session_run = _TestRun(SESSION_TEST, self.session_trace, {}, settings)
         self.session_failing: list[dict[str, Any]] = []
+        self.finished: list[_TestRun] = []  # late events can still reveal races in their traces
         self.race_counter = 0
         self.engine: Any = None
         self.remote: Any = None
@@ -112,7 +112,7 @@ class RacewayPlugin:
     # -- lifecycle --------------------------------------------------------------------------
     def _report_paths(self) -> tuple[str | None, str | None]:
         s = self.settings
-        html = s.report if s.report and _spine.html_renderer() is not None else None
+        html = s.report if s.report and _spine.html_available() else None
         sibling = str(Path(s.report).with_suffix(".json")) if s.report and html is None else None
         return sibling, html
 
@@ -185,11 +185,13 @@ class RacewayPlugin:
         try:
             return (yield)
         finally:
+            run.ended = True  # the test's reports are out: what is found now fails the session
             self._collect(run)
             self._keep_trace(run)
             rec.set_trace(self.session_trace)
             self.current = None
             self.engine.close_trace(trace_id)
+            self.finished.append(run)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
@@ -260,6 +262,7 @@ class RacewayPlugin:
                 continue
             run.seen.add(race.id)
             record = self._classify(_spine.to_dict(race), run)
+            record["late"] = run.ended
             self.results.races.append(record)
             run.anchors.append(record["anchor"])
             if record["fails"]:
@@ -330,14 +333,12 @@ class RacewayPlugin:
         if not run.anchors or not (self.settings.json or self.settings.report):
             return
         events = self.engine.trace_events(run.trace_id)
-        if len(events) > MAX_TRACE_EVENTS:
-            self.results.counts["trace_events_truncated"] += len(events) - MAX_TRACE_EVENTS
-            events = events[:MAX_TRACE_EVENTS]
+        truncated = max(0, len(events) - MAX_TRACE_EVENTS)
         tasks = {tid: _spine.to_dict(info)
                  for tid, info in self.engine.tasks(run.trace_id).items()}
         self.results.traces[str(uuid.UUID(int=run.trace_id))] = {
-            "test": run.nodeid, "events": [_spine.event_to_wire(e) for e in events],
-            "tasks": tasks}
+            "test": run.nodeid, "truncated": truncated, "tasks": tasks,
+            "events": [_spine.event_to_wire(e) for e in events[:MAX_TRACE_EVENTS]]}
 
     # -- reports --------------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
@@ -372,10 +373,15 @@ class RacewayPlugin:
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
         result = yield
         if self.armed:
-            self.session_failing = self._collect(self.session_run)
+            # races outside tests, and in tests' traces from events that came after the test
+            for run in (self.session_run, *self.finished):
+                known = len(run.anchors)
+                self.session_failing += self._collect(run)
+                if len(run.anchors) != known:
+                    self._keep_trace(run)
         else:
             self.session_failing = [r for r in self.results.races
-                                    if r.get("fails") and r.get("test") == SESSION_TEST]
+                                    if r.get("late") and r.get("fails")]
         if self.session_failing:
             session.testsfailed += 1
         return result
@@ -412,6 +418,7 @@ class RacewayPlugin:
         counts["events"] += int(stats.get("events", 0))
         counts["accesses"] += int(stats.get("accesses", 0))
         counts["engine_dropped"] += int(stats.get("dropped", 0))
+        counts["late_events"] += int(stats.get("events_after_close", 0))
         counts["recorder_dropped"] += int(rec.get("dropped", 0))
         if self.listener is not None:
             counts["listener_events"] += self.listener.accepted
@@ -444,7 +451,7 @@ class RacewayPlugin:
                 self.written.append((label, path))
         if self.report_html:
             try:
-                _spine.html_renderer()(doc, self.report_html)  # type: ignore[misc]
+                _spine.write_html(doc, self.report_html)
                 self.written.append(("report", self.report_html))
             except Exception as exc:  # the run's verdicts stand; keep the data, say why
                 fallback = str(Path(self.report_html).with_suffix(".json"))

@@ -107,20 +107,23 @@ def not_instrumented() -> list[dict[str, str]]:
 
 
 def track(obj: Any, name: str | None = None) -> Any:
-    from raceway_sdk.instrument.proxy import track as track_obj
+    from raceway_sdk import api
 
-    return track_obj(obj, name) if name is not None else track_obj(obj)
+    return api.track(obj, name)
 
 
-def html_renderer() -> Any:
-    """``raceway_server.report.write_html(session_doc, path)`` once the reports issue lands."""
-    import importlib
+def html_available() -> bool:
+    """Whether the HTML report renderer is installed (found, not imported: jinja2 stays out)."""
     import importlib.util
 
     try:
-        if importlib.util.find_spec("raceway_server.report") is None:
-            return None
+        return importlib.util.find_spec("raceway_server.report") is not None
     except ImportError:
-        return None
-    report = importlib.import_module("raceway_server.report")
-    return getattr(report, "write_html", None)
+        return False
+
+
+def write_html(doc: dict[str, Any], path: str) -> None:
+    """``raceway_server.report.write_html(session_doc, path)`` (the reports issue's entry)."""
+    from raceway_server import report
+
+    report.write_html(doc, path)

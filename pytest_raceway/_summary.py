@@ -14,8 +14,6 @@ def write(plugin: Any, tr: Any) -> None:
     summary = results.summary()
     verbose = tr.config.option.verbose
     root = plugin.settings.rootdir
-    if verbose < -1 and not summary["failing"]:
-        return
     tr.write_sep("=", "raceway")
     races = [r for r in results.races if r.get("status") != "suppressed"]
     if races:
@@ -24,7 +22,7 @@ def write(plugin: Any, tr: Any) -> None:
             f"{summary['races']} race(s) in {summary['racing_tests']} test(s): {severities}; "
             f"{summary['new']} new, {summary['baseline']} in baseline, "
             f"{summary['suppressed']} suppressed")
-        if verbose >= 0:
+        if verbose >= -1:  # -q keeps one line per race; -qq only the counts
             for race in races:
                 tag = {"baseline": " (baseline)"}.get(race["status"], "")
                 mark = {"red": True} if race.get("fails") else {"yellow": True}
@@ -39,8 +37,9 @@ def write(plugin: Any, tr: Any) -> None:
         for supp, hits in sorted(results.suppressions_used.items()):
             tr.write_line(f"  used suppression {supp}: {hits} race(s)")
     if plugin.session_failing:
-        tr.write_line(f"{len(plugin.session_failing)} race(s) outside any test "
-                      "(module import or threads between tests) fail the session:", red=True)
+        tr.write_line(f"{len(plugin.session_failing)} race(s) outside any test (module import, "
+                      "threads between tests, events after a test ended) fail the session:",
+                      red=True)
         for race in plugin.session_failing:
             tr.write_line(_format.race_text(race, race["anchor"], plugin._report_target(),
                                             plugin._test_of, root))
@@ -52,6 +51,9 @@ def write(plugin: Any, tr: Any) -> None:
     if counts["dropped"]:
         line += (f" (recorder {counts['recorder_dropped']}, engine {counts['engine_dropped']}, "
                  f"rejected from children {counts['listener_rejected']})")
+    if counts["late_events"]:
+        line += (f"; {counts['late_events']} event(s) arrived after their test ended "
+                 "(checked without the test's earlier accesses)")
     if counts["trace_events_truncated"]:
         line += f"; {counts['trace_events_truncated']} trace events left out of the report"
     if plugin.settings.server:

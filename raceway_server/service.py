@@ -506,10 +506,13 @@ class Service:
     def _global(self) -> GlobalRaceAnalysis:
         self.refresh()
         with self._lock:
+            version = self.catalog.version
+            hit = self._cache.get("global")
+            if hit is not None and hit[0] == version:
+                return hit[1]
             events = [e for info in self.catalog.traces.values() for e in info.events]
-            return self._cached(
-                "global", lambda: GlobalRaceAnalysis(events, self.engine.clock_of)
-            )
+        # the analysis runs outside the lock: ingestion continues meanwhile
+        return self._cached("global", lambda: GlobalRaceAnalysis(events, self.engine.clock_of), version)
 
     def global_analysis(self) -> dict[str, Any]:
         return self._global().analyze_response()
@@ -519,8 +522,8 @@ class Service:
 
     def status(self) -> dict[str, Any]:
         """``/status`` data: real uptime, counts, warm-up, drop/backpressure counters."""
-        with self._lock:
-            events, traces = self.catalog.event_count, len(self.catalog.traces)
+        # no lock: plain reads, and /status must answer during a long warm-up replay
+        events, traces = self.catalog.event_count, len(self.catalog.traces)
         try:
             engine_stats = dict(self.engine.stats())
         except Exception:  # noqa: BLE001

@@ -40,3 +40,29 @@ def test_corpus_has_no_false_positives_or_negatives():
     assert not result.false_positives, details
     assert not result.false_negatives, details
     assert result.passed == result.total, details
+
+
+def test_corpus_verdicts_are_the_same_under_xdist():
+    result = _corpus.run(extra=["-n", "2"], cwd=str(ROOT), timeout=300)
+    print(result.line())
+    details = "\n".join(result.details()) + "\n" + result.output[-3000:]
+    assert result.total >= 60 and result.passed == result.total, details
+
+
+def test_bundled_examples_report_their_races(tmp_path):
+    """The README's main job: ``pytest --raceway examples/ --raceway-report=...``."""
+    import subprocess
+    import sys
+
+    report = tmp_path / "raceway-report.html"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--raceway", "examples/", f"--raceway-report={report}",
+         "-p", "no:cacheprovider", "-rN"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = proc.stdout
+    assert proc.returncode == 1, out
+    assert "3 failed, 4 passed" in out, out
+    for name in ("test_deposit_races", "test_reserve_loses_updates", "test_cache_check_then_act"):
+        assert f"::{name} RACE" in out or f"{name}: RACE on" in out, out
+    assert "WARNING: RACE on Account.balance" in out
+    assert report.exists() or report.with_suffix(".json").exists()

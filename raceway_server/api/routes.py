@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from raceway_server.api.export import session_document, shiviz_log
 from raceway_server.api.responses import ApiError, JSONResponse, ok
-from raceway_server.service import Busy, NotFound, Service, Unavailable
+from raceway_server.service import NotFound, Service, Unavailable
 
 _T = TypeVar("_T")
 MAX_PAGE_SIZE = 1000
@@ -52,9 +52,7 @@ async def call(fn: Callable[..., _T], *args: Any) -> _T:
         return await anyio.to_thread.run_sync(fn, *args)
     except NotFound as exc:
         raise ApiError(404, str(exc)) from None
-    except Busy as exc:
-        raise ApiError(503, str(exc), retry_after=exc.retry_after) from None
-    except Unavailable as exc:
+    except Unavailable as exc:  # storage down, warming up, or Busy (backpressure)
         raise ApiError(503, str(exc), retry_after=exc.retry_after) from None
 
 

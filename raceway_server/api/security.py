@@ -196,23 +196,27 @@ class Guard:
             return
         key = presented_key(scope)
         scope.setdefault("state", {})["raceway_key"] = key
-        if (
-            self.config.auth_required
-            and scope["path"] not in OPEN_PATHS
-            and scope.get("method") != "OPTIONS"
-            and not self.authenticated(scope, key)
-        ):
-            response = fail(401, "Unauthorized", headers={"WWW-Authenticate": "Bearer"})
-            await response(scope, receive, send)
-            return
+        valid_key = self.key_valid(key)
         if self.limiter is not None:
-            wait = self.limiter.acquire(self.client_id(scope, key))
+            # a valid key has its own bucket; anything else (no key, a wrong key) is limited by
+            # client address, so guessing keys is rate-limited too
+            wait = self.limiter.acquire(self.client_id(scope, key if valid_key else None))
             if wait > 0:
                 response = fail(
                     429, "Too Many Requests", headers={"Retry-After": str(math.ceil(wait))}
                 )
                 await response(scope, receive, send)
                 return
+        if (
+            self.config.auth_required
+            and not valid_key
+            and scope["path"] not in OPEN_PATHS
+            and scope.get("method") != "OPTIONS"
+            and not self.sessions.valid(_cookie(_headers(scope), SESSION_COOKIE))
+        ):
+            response = fail(401, "Unauthorized", headers={"WWW-Authenticate": "Bearer"})
+            await response(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
 

@@ -20,11 +20,11 @@ from typing import Any
 
 from raceway_sdk.protocol.events import Event, _gc_paused
 
-_GC_PAUSE_MIN = 128  # batches at least this long run with the cyclic GC paused
-
 from .model import WRITE_TYPES, Access, Race, TaskInfo
 from .original import OriginalClocks
 from .races import TYPE_CODES, Entry, LocState, TraceRaces
+
+_GC_PAUSE_MIN = 128  # batches at least this long run with the cyclic GC paused
 
 OnRace = Callable[[Race], Any]
 
@@ -71,9 +71,20 @@ def _entry_of(e: Event, orig: OriginalClocks | None) -> tuple[str, Entry] | None
         task = ext.get("task")
         vc = e.vc
         loc = ext.get("loc") or data.get("variable")
-        if type(task) is not str or type(loc) is not str:
-            return None
-        return loc, (task, vc, vc.get(task, 0), site, code, ext.get("loop"), ext.get("seg", 0), e)
+        ep = vc.get(task, 0) if type(vc) is dict else 0
+        if type(task) is not str or type(loc) is not str or not ep:
+            return None  # dropped (and counted) when it arrived
+        loop = ext.get("loop")
+        return loc, (
+            task,
+            vc,
+            ep,
+            site,
+            code,
+            loop,
+            ext.get("seg", 0) if loop is not None else 0,
+            e,
+        )
     if orig is None:
         return None
     clock = orig.clocks.get(e.id)
@@ -199,6 +210,7 @@ class Engine:
                         st.fast_hits += 1  # same-epoch fast path (see TraceRaces.access)
                         continue
                     if loop is None:
+                        st.same_clock_hits += 1
                         if ls.conc is None:  # TraceRaces._same_clock with nothing concurrent
                             entries = ls.entries
                             i = len(entries)
@@ -378,8 +390,10 @@ class Engine:
             task = ext.get("task")
             if type(task) is str:
                 return task, event.vc
-        tr = self._traces.get(event.trace_id)
-        clock = tr.orig.clocks.get(event.id) if tr is not None and tr.orig is not None else None
+        with self._lock:
+            tr = self._traces.get(event.trace_id)
+            orig = tr.orig if tr is not None else None
+            clock = orig.clocks.get(event.id) if orig is not None else None
         if clock is None:
             raise KeyError(f"event {event.id:032x} was not added to this engine")
         return clock
@@ -398,12 +412,14 @@ class Engine:
     def stats(self) -> dict[str, Any]:
         with self._lock:
             fast = sum(t.state.fast_hits for t in self._traces.values())
+            same = sum(t.state.same_clock_hits for t in self._traces.values())
             rebuilds = sum(t.state.rebuilds for t in self._traces.values())
             locs = sum(len(t.state.locs) for t in self._traces.values())
             return {
                 "events": self._events,
                 "accesses": self._accesses,
                 "fast_path_hits": fast,
+                "same_clock_hits": same,
                 "rebuilds": rebuilds,
                 "races": len(self._races),
                 "traces": len(self._traces),

@@ -37,7 +37,8 @@ class TaskInfo:
     def describe(self) -> str:
         """``task X (thread 'worker-1', started at app.py:12)``: how explanations name a task."""
         where = f"started at {self.created_at}" if self.created_at else "started outside the trace"
-        return f"task {self.id} ({self.kind} {self.name!r}, {where})"
+        what = self.kind if self.name == self.id else f"{self.kind} {self.name!r}"
+        return f"task {self.id} ({what}, {where})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -180,4 +181,6 @@ class Race:
         }
 
     def __repr__(self) -> str:
-        return f"Race#{self.id}({self.severity} on {self.variable!r}: {self.key[0]} <-> {self.key[1]})"
+        return (
+            f"Race#{self.id}({self.severity} on {self.variable!r}: {self.key[0]} <-> {self.key[1]})"
+        )

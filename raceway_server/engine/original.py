@@ -23,46 +23,9 @@ still analysed with the edges known when it arrives (never orphaned).
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Any
 
-from raceway_sdk.protocol.clock import vc_join, vc_tick
+from raceway_sdk.protocol.clock import HBTracker
 from raceway_sdk.protocol.events import Event, uuid_str
-
-try:  # the reference state machine (docs/internals.md "Clocks")
-    from raceway_sdk.protocol.clock import HBTracker  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - until clock.HBTracker lands
-
-    class HBTracker:  # type: ignore[no-redef]
-        """Fork/join/release/acquire over named tasks and sync objects (internals "Clocks")."""
-
-        def __init__(self) -> None:
-            self.tasks: dict[str, dict[str, int]] = {}
-            self._syncs: dict[Any, dict[str, int]] = {}
-
-        def vc(self, task: str) -> dict[str, int]:
-            vc = self.tasks.get(task)
-            if vc is None:
-                vc = self.tasks[task] = {task: 1}
-            return vc
-
-        def fork(self, parent: str, child: str) -> None:
-            self.tasks[child] = vc_tick(self.vc(parent), child)
-            self.tasks[parent] = vc_tick(self.vc(parent), parent)
-
-        def join(self, parent: str, child: str) -> None:
-            joined = vc_join(self.vc(parent), self.vc(child))
-            self.tasks[parent] = vc_tick(joined, parent)
-
-        def release(self, task: str, sync_id: Any) -> None:
-            vc = self.vc(task)
-            s = self._syncs.get(sync_id)
-            self._syncs[sync_id] = dict(vc) if s is None else vc_join(s, vc)
-            self.tasks[task] = vc_tick(vc, task)
-
-        def acquire(self, task: str, sync_id: Any) -> None:
-            s = self._syncs.get(sync_id)
-            if s is not None:
-                self.tasks[task] = vc_join(self.vc(task), s)
 
 
 class _Context:

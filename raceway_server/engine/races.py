@@ -31,11 +31,20 @@ hence the same key and the same loop rule. So scanning the frontier finds exactl
 site pairs; the same stand-in argument makes the witnesses of a new read exact, every later
 in-order write updates them, and moving a stale-write site to a newer read of the same atomicity
 loses nothing because a write concurrent with the older read is concurrent with the newer one.
+Two shortcuts skip the scan and are exact for the same reason: an access with the task, clock
+object, site, type and loop step of the location's previous access changes nothing (same-epoch
+fast path, O(1)); an access of a thread with the task and clock object of the previous access
+relates to every frontier entry as that access did, so only the entries found concurrent with it
+(kept in ``LocState.conc``, usually none) can race, and the same-key entries not among them
+happened before it.
+
 An arrival that is *not* in order is detected for free during the scan (it happened before some
 frontier access of another task: by the invariant that is equivalent) and triggers a rebuild:
-the location's accesses are replayed sorted by clock weight (``sum(vc)``, stable), which is a
-linear extension of happens-before consistent with program order, so the invariant holds again
-and the set of reported site pairs stays exact in every arrival order. The property test in
+the location's accesses are replayed sorted by clock weight (``sum(vc)``, stable), which for
+clocks built by the documented rules is a linear extension of happens-before consistent with
+program order, so the invariant holds again and the set of reported site pairs stays exact in
+every arrival order. The first rebuild of a trace indexes its accesses by location (from then
+on the index grows with the trace; in-order traces, e.g. embedded mode, never build it). The property test in
 tests/unit/test_engine_property.py checks it against an all-pairs oracle on shuffled traces.
 """
 
@@ -90,7 +99,16 @@ def _weight(entry: Entry) -> int:
 class TraceRaces:
     """Race state of one trace: its locations and the site pairs already reported."""
 
-    __slots__ = ("locs", "reported", "found", "source", "index", "fast_hits", "rebuilds")
+    __slots__ = (
+        "locs",
+        "reported",
+        "found",
+        "source",
+        "index",
+        "fast_hits",
+        "same_clock_hits",
+        "rebuilds",
+    )
 
     def __init__(self, found: Found, source: Callable[[], Iterable[tuple[str, Entry]]]) -> None:
         self.locs: dict[str, LocState] = {}
@@ -99,7 +117,8 @@ class TraceRaces:
         # all (loc, entry) of the trace in arrival order; read only for the first rebuild
         self.source = source
         self.index: dict[str, list[Entry]] | None = None
-        self.fast_hits = 0
+        self.fast_hits = 0  # same task, clock, site, type, step as the previous access: O(1)
+        self.same_clock_hits = 0  # same task and clock as the previous access: no order scan
         self.rebuilds = 0
 
     # ------------------------------------------------------------------ hot path
@@ -124,6 +143,7 @@ class TraceRaces:
                 self.fast_hits += 1
                 return
             if y[5] is None:  # same clock, other site/type: no scan needed (threads only)
+                self.same_clock_hits += 1
                 self._same_clock(st, loc, y)
                 return
         if not self._process(st, loc, y, True):
@@ -147,7 +167,9 @@ class TraceRaces:
                     k = (site, s2) if site <= s2 else (s2, site)
                     if k not in reported:
                         reported.add(k)
-                        self.found("write-write" if code & ec & 1 else "read-write", loc, e, y, None)
+                        self.found(
+                            "write-write" if code & ec & 1 else "read-write", loc, e, y, None
+                        )
         entries = st.entries
         i = len(entries)
         while i:
@@ -175,7 +197,7 @@ class TraceRaces:
                         drop = [i]
                     else:
                         drop.append(i)
-            elif e[2] <= vc.get(et, 0):
+            elif et in vc and e[2] <= vc[et]:  # `e` happened before `y`
                 if e[3] == site and e[4] == code and e[5] == loop:
                     if drop is None:
                         drop = [i]
@@ -197,7 +219,9 @@ class TraceRaces:
                     k = (site, s2) if site <= s2 else (s2, site)
                     if k not in reported:
                         reported.add(k)
-                        self.found("write-write" if code & ec & 1 else "read-write", loc, e, y, None)
+                        self.found(
+                            "write-write" if code & ec & 1 else "read-write", loc, e, y, None
+                        )
         if loop is not None:
             self._lost_updates(st, loc, y)
         if drop is not None:
@@ -242,7 +266,12 @@ class TraceRaces:
                                 found("lost-update", loc, w, y, rr)
             # `y` as the reading task's own later write `w`
             own = lus.get(task)
-            if own is not None and own.read is not None and seg > own.read[6] and site not in own.stale:
+            if (
+                own is not None
+                and own.read is not None
+                and seg > own.read[6]
+                and site not in own.stale
+            ):
                 r = own.read
                 own.stale[site] = (y, r)
                 ratomic = r[4] & 2

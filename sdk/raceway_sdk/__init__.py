@@ -47,4 +47,3 @@ __all__ = [
     "tracked_lock",
     "uninstall",
 ]
-

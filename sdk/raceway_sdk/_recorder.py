@@ -27,7 +27,6 @@ import itertools
 import os
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from time import time_ns
@@ -87,7 +86,7 @@ _allocate_lock = _thread.allocate_lock  # private reference: instrumentation pat
 _INSTANCE = os.urandom(3).hex()
 _PID = os.getpid()
 _task_numbers = itertools.count(1)
-_TASK_NS = uuid.UUID("6f1c1e5e-7a0b-4c59-9d8e-2a6b1f0c3d47")
+_TASK_NS = "6f1c1e5e-7a0b-4c59-9d8e-2a6b1f0c3d47"  # uuid5 namespace of task ids
 _TAGS = {"sdk_language": "python"}
 _service_name = "python"
 _environment = "test"
@@ -291,13 +290,22 @@ def register_site(file: str, line: int, func: str, name: str = "", kind: str = A
 # --------------------------------------------------------------------------- sink, trace, stats
 
 _sink: Sink | None = None
-_trace_id: int = uuid.uuid4().int
+
+
+def _random_trace() -> int:
+    # a UUIDv4 bit pattern without importing uuid (import cost)
+    n = int.from_bytes(os.urandom(16), "big")
+    return (n & ~(0xF << 76) | (0x4 << 76)) & ~(0x3 << 62) | (0x2 << 62)
+
+
+_trace_id: int = _random_trace()
 _states: Any = None  # weakref.WeakSet[TaskState], created below (needs TaskState defined)
 _stat_lock = _allocate_lock()
 _stats: dict[str, int] = {
     "dropped_reentrant": 0,
     "ignored_suspended": 0,
     "sink_errors": 0,
+    "recorder_errors": 0,
     "tasks": 0,
 }
 _emitted = itertools.count()
@@ -307,6 +315,11 @@ _sync_lock = _allocate_lock()
 def _bump(name: str) -> None:
     with _stat_lock:
         _stats[name] += 1
+
+
+def _internal_error() -> None:
+    # A recorder bug or a hostile __hash__/__eq__: never propagate into the program under test.
+    _bump("recorder_errors")
 
 
 def _refused(flags: int) -> None:
@@ -335,7 +348,7 @@ def set_trace(trace_id: int | None) -> None:
     """
     global _trace_id
     if trace_id is None:
-        trace_id = uuid.uuid4().int
+        trace_id = _random_trace()
     if not isinstance(trace_id, int) or isinstance(trace_id, bool) or not 0 <= trace_id < 1 << 128:
         raise ValueError(f"trace_id must be a 128-bit non-negative int, got {trace_id!r}")
     _trace_id = trace_id
@@ -370,7 +383,7 @@ def stats() -> dict[str, int]:
     with _stat_lock:
         out = dict(_stats)
     out["events"] = int(repr(_emitted)[6:-1])
-    out["dropped"] = out["dropped_reentrant"] + out["sink_errors"]
+    out["dropped"] = out["dropped_reentrant"] + out["sink_errors"] + out["recorder_errors"]
     out["identity_strong_refs"] = _identity.strong_count()
     return out
 
@@ -485,8 +498,15 @@ def _emit(
     meta = _meta(state)
     if duration_ns is not None:
         meta = Metadata(
-            meta.thread_id, meta.process_id, meta.service_name, meta.environment, meta.tags,
-            duration_ns, meta.instance_id, None, None,
+            meta.thread_id,
+            meta.process_id,
+            meta.service_name,
+            meta.environment,
+            meta.tags,
+            duration_ns,
+            meta.instance_id,
+            None,
+            None,
         )
     ev = Event(new_event_id(), _trace_id, None, time_ns(), kind, data, meta, state.vc, [], ext)
     try:
@@ -502,7 +522,9 @@ def _emit(
 def _task_uuid(state: TaskState) -> str:
     u = state.uuid
     if u is None:
-        u = state.uuid = str(uuid.uuid5(_TASK_NS, state.id))
+        import uuid
+
+        u = state.uuid = str(uuid.uuid5(uuid.UUID(_TASK_NS), state.id))
     return u
 
 
@@ -517,6 +539,8 @@ def emit_custom(name: str, data: Any = None) -> None:
     tls.flags = 1
     try:
         _emit(current(), "Custom", {"name": name, "data": data}, {})
+    except Exception:
+        _internal_error()
     finally:
         tls.flags = 0
 
@@ -537,6 +561,8 @@ def emit_event(
     tls.flags = 1
     try:
         _emit(current(), kind, data, dict(ext) if ext else {}, duration_ns)
+    except Exception:
+        _internal_error()
     finally:
         tls.flags = 0
 
@@ -575,8 +601,15 @@ def fork(kind: str, name: str, loop: str | None = None) -> TaskState:
                 ext["child_loop"] = loop
             if parent.loop is not None:
                 ext["loop"] = parent.loop
-            _emit(parent, "AsyncSpawn", {"task_id": _task_uuid(child), "spawned_by": parent.id}, ext)
+            _emit(
+                parent, "AsyncSpawn", {"task_id": _task_uuid(child), "spawned_by": parent.id}, ext
+            )
         _tick(parent)
+        return child
+    except Exception:
+        _internal_error()
+        child = TaskState(kind, name, None, parent.id, loop)
+        child.quiet = True
         return child
     finally:
         tls.flags = 0
@@ -601,6 +634,8 @@ def finish(state: TaskState) -> None:
     tls.flags = 1
     try:
         _emit(state, "Custom", {"name": "raceway.task_end", "data": {"task": state.id}}, {})
+    except Exception:
+        _internal_error()
     finally:
         tls.flags = 0
 
@@ -627,6 +662,8 @@ def join(child: TaskState) -> None:
             data = {"future_id": _task_uuid(child), "awaited_at": caller_location()}
             _emit(state, "AsyncAwait", data, ext)
         _tick(state)
+    except Exception:
+        _internal_error()
     finally:
         tls.flags = 0
 
@@ -664,6 +701,8 @@ def release(obj: object, lock_type: str, slot: object | None = None) -> None:
             data = {"lock_id": ent.label, "lock_type": lock_type, "location": caller_location()}
             _emit(state, "LockRelease", data, {"sync": "release"})
         _tick(state)
+    except Exception:
+        _internal_error()
     finally:
         tls.flags = 0
 
@@ -690,6 +729,8 @@ def acquire(obj: object, lock_type: str, slot: object | None = None) -> None:
         if _sink is not None:
             data = {"lock_id": ent.label, "lock_type": lock_type, "location": caller_location()}
             _emit(state, "LockAcquire", data, {"sync": "acquire"})
+    except Exception:
+        _internal_error()
     finally:
         tls.flags = 0
 
@@ -719,7 +760,10 @@ def _key_repr(key: Any) -> str:
     elif t is tuple and all(type(k) in (str, int, bool, float, bytes, type(None)) for k in key):
         r = repr(key)
     else:
-        return f"<{t.__name__}#{hash(key) & 0xFFFFFFFF:x}>"
+        try:
+            return f"<{t.__name__}#{hash(key) & 0xFFFFFFFF:x}>"
+        except Exception:
+            return f"<{t.__name__}>"
     if len(r) > 60:
         r = f"{r[:40]}…#{hash(key) & 0xFFFFFFFF:x}"
     return r
@@ -730,8 +774,8 @@ def _normalise_item_key(key: Any) -> Any:
         return ALL  # a slice touches a range: approximated as the whole container
     try:
         hash(key)
-    except TypeError:
-        return ALL  # unhashable (fancy) index: the whole container
+    except Exception:
+        return ALL  # unhashable (fancy) index or a failing __hash__: the whole container
     return key
 
 
@@ -755,7 +799,7 @@ def access(obj: object, key: Any, access_type: str, site: Site, value: Any = _NO
             try:
                 if (ent.serial, key, site, access_type) in state.seen:
                     return
-            except TypeError:
+            except Exception:  # unhashable or hostile key: the slow path normalises it
                 pass
     _access_slow(state, obj, key, access_type, site, value)
 
@@ -797,6 +841,8 @@ def _access_slow(
             cached = ent.locs[key] = (loc, var)
         _record(state, cached[0], cached[1], key, ent.name, access_type, site, value)
         seen[skey] = True
+    except Exception:
+        _internal_error()
     finally:
         tls.flags = 0
 
@@ -825,6 +871,8 @@ def access_global(
         loc = f"{modname}.{name}"
         _record(state, loc, loc, name, modname, access_type, site, value)
         state.seen[skey] = True
+    except Exception:
+        _internal_error()
     finally:
         tls.flags = 0
 
@@ -853,6 +901,8 @@ def access_variable(
     try:
         _record(state, variable, variable, variable, "", access_type, site, value, old_value)
         state.seen[skey] = True
+    except Exception:
+        _internal_error()
     finally:
         tls.flags = 0
 
@@ -910,7 +960,9 @@ def _after_fork_in_child() -> None:
     _INSTANCE = os.urandom(3).hex()
     _PID = os.getpid()
     parent = CURRENT.get() or _tls.state
-    child = TaskState("process", f"pid {_PID}", parent.vc if parent else None, parent.id if parent else None)
+    child = TaskState(
+        "process", f"pid {_PID}", parent.vc if parent else None, parent.id if parent else None
+    )
     child.stack = []
     _tls.state = child
     CURRENT.set(child)

@@ -110,7 +110,9 @@ def track_function_call(
     rec.emit_event("FunctionCall", data, None, duration_ns)
 
 
-def track_function(function_name: str, fn: Callable[[], T], args: dict[str, Any] | None = None) -> T:
+def track_function(
+    function_name: str, fn: Callable[[], T], args: dict[str, Any] | None = None
+) -> T:
     """Run ``fn()`` and record a ``FunctionCall`` with its measured duration (also on error)."""
     start = time.perf_counter_ns()
     try:

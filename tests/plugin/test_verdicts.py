@@ -81,8 +81,12 @@ def test_race_fails_the_call_phase_with_a_tsan_style_report(kernels):
 
 def test_quiet_mode_keeps_the_verdict(kernels):
     result = kernels.runpytest_subprocess("--raceway", "-q", *ARGS)
-    result.stdout.fnmatch_lines(["*R*", "*= raceway =*", "1 race(s) in 1 test(s)*"])
+    result.stdout.fnmatch_lines(["R.*", "*= raceway =*", "1 race(s) in 1 test(s)*",
+                                 "  test_kernels.py::test_racy: RACE on Box.value*"])
     result.assert_outcomes(passed=1, failed=1)
+    result = kernels.runpytest_subprocess("--raceway", "-qq", *ARGS)
+    assert "test_kernels.py::test_racy: RACE on" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["1 race(s) in 1 test(s)*"])
 
 
 def test_junit_xml_carries_the_race(kernels):
@@ -228,16 +232,24 @@ def test_suppressions_file(kernels):
 
 
 def test_raceway_fixture(pytester):
+    # helper.py is not instrumented: only the tracked proxy shows its accesses.
+    pytester.makepyfile(helper="def put(d, v):\n    d['k'] = v\n")
     pytester.makepyfile(KERNELS + """
+import helper
+
 def test_fixture(raceway):
     assert raceway.enabled and len(raceway.trace_id) == 36
-    run2(bump, Box())
+    plain, tracked = {}, raceway.track({}, "orders")
+    run2(helper.put, plain, 1)
+    assert raceway.races() == []
+    run2(helper.put, tracked, 1)
     (race,) = raceway.races()
-    assert race["variable"] == "Box.value" and race["status"] == "new"
+    assert race["variable"].startswith("orders") and race["status"] == "new"
 """)
-    result = pytester.runpytest_subprocess("--raceway", "-k", "test_fixture", *ARGS)
+    result = pytester.runpytest_subprocess("--raceway", "--raceway-exclude=helper",
+                                           "-k", "test_fixture", *ARGS)
     result.assert_outcomes(failed=1)  # the race still fails the test after the body passed
-    result.stdout.fnmatch_lines(["*WARNING: RACE on Box.value*"])
+    result.stdout.fnmatch_lines(["*WARNING: RACE on orders*"])
     assert "AssertionError" not in result.stdout.str()
 
 
@@ -335,5 +347,25 @@ def test_race_outside_any_test_fails_the_session(pytester):
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([
-        "1 race(s) outside any test (module import or threads between tests) fail the session:",
+        "1 race(s) outside any test (module import, threads between tests, events after a test "
+        "ended) fail the session:",
         "WARNING: RACE on Box.value *"])
+
+
+def test_include_and_exclude_select_the_instrumented_modules(kernels, monkeypatch):
+    kernels.makepyfile(helper="def touch(box):\n    box.value = 1\n")
+    kernels.makepyfile(test_helper="""
+from helper import touch
+from test_kernels import Box, run2
+
+def test_helper_races():
+    run2(touch, Box())
+""")
+    result = kernels.runpytest_subprocess("--raceway", "--raceway-exclude=test_kernels", "-v", *ARGS)
+    result.stdout.fnmatch_lines(["*::test_helper_races RACE*", "*::test_racy PASSED*"])
+    result = kernels.runpytest_subprocess("--raceway", "--raceway-include=helper", "-v", *ARGS)
+    result.stdout.fnmatch_lines(["*::test_helper_races RACE*", "*::test_racy PASSED*"])
+    monkeypatch.setenv("RACEWAY_EXCLUDE", "helper,test_kernels")
+    result = kernels.runpytest_subprocess("--raceway", "-v", *ARGS)
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["no races"])

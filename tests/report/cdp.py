@@ -57,7 +57,8 @@ class Browser:
                 raise CDPError("Chromium did not start (no DevToolsActivePort)")
             time.sleep(0.05)
         port, path = port_file.read_text().splitlines()[:2]
-        self.ws = connect(f"ws://127.0.0.1:{port}{path}", max_size=None, open_timeout=timeout)
+        # Entered like a context manager (websockets >= 17.1 warns otherwise); closed in close().
+        self.ws = connect(f"ws://127.0.0.1:{port}{path}", max_size=None, open_timeout=timeout).__enter__()
         self._ids = itertools.count(1)
         self._events: list[dict[str, Any]] = []
 

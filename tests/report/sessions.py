@@ -158,7 +158,9 @@ def hostile_trace(ids: itertools.count, n: int = 2) -> Builder:
 def session_for(builders: list[tuple[str, Builder]], root: Path | None = None,
                 statuses: dict[int, str] | None = None) -> dict[str, Any]:
     """A ``raceway-session`` v1 document, assembled the way the plugin assembles it."""
-    tests, races, traces = [], [], {}
+    tests: list[dict[str, Any]] = []
+    races: list[dict[str, Any]] = []
+    traces: dict[str, Any] = {}
     by_sev: dict[str, int] = {}
     n_events = 0
     statuses = statuses or {}

@@ -149,3 +149,30 @@ def test_serve_warns_when_public_without_key() -> None:
 def test_serve_rejects_bad_configuration(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--storage", "postgres"]) == 2
     assert "no connection string" in capsys.readouterr().err
+
+
+@pytest.mark.postgres
+def test_two_serve_processes_sharing_postgres_answer_alike(pg_url: str) -> None:
+    env = {"RACEWAY_DATABASE_URL": pg_url, "RACEWAY_PG_MIN_CONNECTIONS": "1", "RACEWAY_STORAGE": "postgres"}
+    ports = [free_port(), free_port()]
+    procs = [_spawn("--port", str(port), env=env) for port in ports]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    try:
+        for url, proc in zip(urls, procs, strict=True):
+            _wait_ready(url, proc)
+        traces = []
+        for n in range(4):
+            trace, events = racing_trace(service=f"s{n % 2}")
+            traces.append(trace)
+            for i, event in enumerate(events):  # alternate processes event by event
+                assert httpx.post(urls[(n + i) % 2] + "/events", content=body([event])).status_code == 200
+        for path in ("/api/traces", "/api/services", "/api/distributed/global-races",
+                     f"/api/traces/{uuid_str(traces[2])}", "/api/performance/metrics"):
+            first, second = (httpx.get(url + path).json()["data"] for url in urls)
+            assert first == second, path
+        assert httpx.get(f"{urls[1]}/api/traces/{uuid_str(traces[2])}").json()["data"]["analysis"]["potential_races"] == 1
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=20)

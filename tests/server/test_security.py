@@ -102,6 +102,12 @@ def test_rate_limit_per_client_with_retry_after(serve: Callable[..., RunningServ
     assert 1 <= int(refused.headers["Retry-After"]) <= 20
     # another key has its own bucket
     assert httpx.get(server.url + "/api/traces", headers={"X-Raceway-Key": "b-key"}).status_code == 200
+    # guessing keys is limited per client address, whatever key is presented
+    guesses = [
+        httpx.get(server.url + "/api/traces", headers={"X-Raceway-Key": f"guess-{n}"}).status_code
+        for n in range(4)
+    ]
+    assert guesses == [401, 401, 401, 429]
 
 
 def test_rate_limiter_refills() -> None:

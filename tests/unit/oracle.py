@@ -92,7 +92,11 @@ def racing_pairs(events: list[Event]) -> dict[tuple[str, str], str]:
             if a.loop is not None and a.loop == b.loop:
                 continue  # same event loop: only the lost-update rule below
             if conc(a, b):
-                add(a.site, b.site, "write-write" if a.type in WRITES and b.type in WRITES else "read-write")
+                add(
+                    a.site,
+                    b.site,
+                    "write-write" if a.type in WRITES and b.type in WRITES else "read-write",
+                )
     # lost updates: w by A, r = A's last read of the location before w, r.seg < w.seg,
     # b a write by another task of the same loop, conflicting with and concurrent to r
     for w in accs:

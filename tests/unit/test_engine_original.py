@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from raceway_sdk.protocol.events import Event, new_event_id, parse_batch
 from tracebuilder import original_event
 
 from raceway_server.engine import Engine
-from raceway_sdk.protocol.events import new_event_id, parse_batch
 
 TRACE = new_event_id()
 
 
-def sc(thread: str, var: str, at: str, loc: str, vc: dict[str, int], **kw) -> object:
-    data = {"variable": var, "old_value": 1000, "new_value": 900, "location": loc, "access_type": at}
+def sc(thread: str, var: str, at: str, loc: str, vc: dict[str, int], **kw: Any) -> Event:
+    data = {
+        "variable": var,
+        "old_value": 1000,
+        "new_value": 900,
+        "location": loc,
+        "access_type": at,
+    }
     return original_event(TRACE, thread, "StateChange", data, vc, **kw)
 
 
-def lock(kind: str, thread: str, lock_id: str, vc: dict[str, int], **kw) -> object:
+def lock(kind: str, thread: str, lock_id: str, vc: dict[str, int], **kw: Any) -> Event:
     data = {"lock_id": lock_id, "lock_type": "Mutex", "location": "app.py:1"}
     return original_event(TRACE, thread, kind, data, vc, **kw)
 
 
-def transfer(thread: str, base: int, **kw) -> list:
+def transfer(thread: str, base: int, **kw: Any) -> list[Event]:
     """One request context of the banking demo: read then write alice.balance."""
     comp = "banking-api#host-123"
     r = sc(thread, "alice.balance", "Read", "app.py:41", {comp: base + 1}, **kw)
@@ -40,7 +48,7 @@ def test_race_banking_demo_two_request_contexts() -> None:
 
 def test_race_banking_demo_parsed_from_the_wire() -> None:
     """The same demo as the original SDK posts it (JSON batch, no extension)."""
-    body = {"events": []}
+    body: dict[str, list[dict[str, Any]]] = {"events": []}
     for ctx in ("python-7-aaaa", "python-7-bbbb"):
         body["events"].append(
             {
@@ -48,8 +56,24 @@ def test_race_banking_demo_parsed_from_the_wire() -> None:
                 "trace_id": f"{TRACE:032x}",
                 "parent_id": None,
                 "timestamp": "2024-01-01T12:00:00.123456Z",
-                "kind": {"StateChange": {"variable": "alice.balance", "old_value": 1000, "new_value": 900, "location": "app.py:42", "access_type": "Write"}},
-                "metadata": {"thread_id": ctx, "process_id": 7, "service_name": "banking-api", "environment": "development", "tags": {}, "duration_ns": None, "instance_id": "host-7"},
+                "kind": {
+                    "StateChange": {
+                        "variable": "alice.balance",
+                        "old_value": 1000,
+                        "new_value": 900,
+                        "location": "app.py:42",
+                        "access_type": "Write",
+                    }
+                },
+                "metadata": {
+                    "thread_id": ctx,
+                    "process_id": 7,
+                    "service_name": "banking-api",
+                    "environment": "development",
+                    "tags": {},
+                    "duration_ns": None,
+                    "instance_id": "host-7",
+                },
                 "causality_vector": [["banking-api#host-7", 3]],
                 "lock_set": [],
             }
@@ -66,8 +90,26 @@ def test_norace_sequential_requests_second_clock_carries_the_first() -> None:
     f = "frontend#f-1"
     b = "banking-api#host-123"
     c1 = [
-        sc("py-f-1", "alice.balance", "Write", "front.py:5", {f: 1}, service="frontend", instance="f-1", span="s1"),
-        original_event(TRACE, "py-f-1", "HttpRequest", {"method": "POST", "url": "/t", "headers": {}, "body": None}, {f: 2}, service="frontend", instance="f-1", span="s1"),
+        sc(
+            "py-f-1",
+            "alice.balance",
+            "Write",
+            "front.py:5",
+            {f: 1},
+            service="frontend",
+            instance="f-1",
+            span="s1",
+        ),
+        original_event(
+            TRACE,
+            "py-f-1",
+            "HttpRequest",
+            {"method": "POST", "url": "/t", "headers": {}, "body": None},
+            {f: 2},
+            service="frontend",
+            instance="f-1",
+            span="s1",
+        ),
     ]
     c2 = [
         sc("py-b-1", "alice.balance", "Read", "app.py:41", {f: 2, b: 1}, span="s2", upstream="s1"),
@@ -77,10 +119,23 @@ def test_norace_sequential_requests_second_clock_carries_the_first() -> None:
     engine.add_batch(c1 + c2)
     assert engine.races() == []
     # a second frontend context of the same instance was not the caller: it still races
-    other = sc("py-f-2", "alice.balance", "Write", "front.py:9", {f: 1}, service="frontend", instance="f-1", span="s9")
+    other = sc(
+        "py-f-2",
+        "alice.balance",
+        "Write",
+        "front.py:9",
+        {f: 1},
+        service="frontend",
+        instance="f-1",
+        span="s9",
+    )
     engine2 = Engine()
     engine2.add_batch([other] + c1 + c2)
-    assert {r.key for r in engine2.races()} == {("app.py:41", "front.py:9"), ("app.py:42", "front.py:9"), ("front.py:5", "front.py:9")}
+    assert {r.key for r in engine2.races()} == {
+        ("app.py:41", "front.py:9"),
+        ("app.py:42", "front.py:9"),
+        ("front.py:5", "front.py:9"),
+    }
 
 
 def test_norace_lock_release_acquire_orders_thread_ids() -> None:
@@ -106,7 +161,16 @@ def test_norace_lock_release_acquire_orders_thread_ids() -> None:
 def test_norace_parent_link_across_thread_ids_and_late_parent_still_analysed() -> None:
     comp = "svc#1"
     root = sc("main", "cfg", "Write", "main.py:1", {comp: 1}, service="svc", instance="1")
-    child = sc("worker", "cfg", "Read", "worker.py:2", {comp: 1}, parent_id=root.id, service="svc", instance="1")  # type: ignore[attr-defined]
+    child = sc(
+        "worker",
+        "cfg",
+        "Read",
+        "worker.py:2",
+        {comp: 1},
+        parent_id=root.id,
+        service="svc",
+        instance="1",
+    )  # type: ignore[attr-defined]
     engine = Engine()
     engine.add_batch([root, child])
     assert engine.races() == []

@@ -6,11 +6,10 @@ import random
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from raceway_server.engine import Engine
-
 from oracle import racing_pairs, summary
 from tracebuilder import TraceBuilder, interleave
+
+from raceway_server.engine import Engine
 
 SITES = ["a.py:1", "a.py:2", "b.py:3", "b.py:4"]
 TYPES = ["Read", "Write", "Read", "Write", "AtomicRead", "AtomicWrite", "AtomicRMW"]
@@ -104,7 +103,12 @@ def test_shuffles_exercise_the_rebuild_path() -> None:
     rebuilds = 0
     for _ in range(30):
         ops = [
-            (rng.choice(["acq", "rel", "acc", "acc", "fork"]), rng.randrange(64), rng.randrange(64), rng.randrange(64))
+            (
+                rng.choice(["acq", "rel", "acc", "acc", "fork"]),
+                rng.randrange(64),
+                rng.randrange(64),
+                rng.randrange(64),
+            )
             for _ in range(40)
         ]
         tb = build([("fork", 0, 0, 0)] * 3 + ops, loops=False)
@@ -115,7 +119,21 @@ def test_shuffles_exercise_the_rebuild_path() -> None:
     assert rebuilds > 0
 
 
-NAMES = ["fork", "join", "acq", "rel", "put", "get", "acc", "acc", "acc", "acc", "await", "rmw", "rmw"]
+NAMES = [
+    "fork",
+    "join",
+    "acq",
+    "rel",
+    "put",
+    "get",
+    "acc",
+    "acc",
+    "acc",
+    "acc",
+    "await",
+    "rmw",
+    "rmw",
+]
 
 
 @settings(max_examples=200, deadline=None)

@@ -45,11 +45,34 @@ def test_race_two_threads_write_write_report_contents() -> None:
     assert "No happens-before edge" in race.explanation
     assert "'worker-1'" in race.explanation and "app.py:12" in race.explanation
     d = race.to_dict()
-    for field in ("id", "trace_id", "severity", "variable", "loc", "first", "second", "stale_read", "explanation", "key"):
+    for field in (
+        "id",
+        "trace_id",
+        "severity",
+        "variable",
+        "loc",
+        "first",
+        "second",
+        "stale_read",
+        "explanation",
+        "key",
+    ):
         assert field in d
     for field in (
-        "event_id", "task", "task_name", "task_kind", "task_created_at", "task_stack", "origin_trace",
-        "access_type", "location", "func", "stack", "value", "timestamp_ns", "vc",
+        "event_id",
+        "task",
+        "task_name",
+        "task_kind",
+        "task_created_at",
+        "task_stack",
+        "origin_trace",
+        "access_type",
+        "location",
+        "func",
+        "stack",
+        "value",
+        "timestamp_ns",
+        "vc",
     ):
         assert field in d["first"]
     assert d["first"]["stack"] == [["app.py", "30", "f"]]
@@ -414,7 +437,12 @@ def test_concurrent_adders_give_the_same_result() -> None:
             tb.read(t2, f"v{i % 7}", f"b.py:{i % 4}")
         traces.append(tb)
     engine = Engine()
-    threads = [threading.Thread(target=lambda tb=tb: [engine.add(e) for e in tb.events]) for tb in traces]
+
+    def feed(tb: TraceBuilder) -> None:
+        for e in tb.events:
+            engine.add(e)
+
+    threads = [threading.Thread(target=feed, args=(tb,)) for tb in traces]
     for t in threads:
         t.start()
     for t in threads:
@@ -449,7 +477,11 @@ def test_task_registry_and_clock_of() -> None:
     engine = run(tb.events)
     info = engine.tasks()[child]
     assert (info.name, info.kind, info.parent, info.created_at, info.loop) == (
-        "fetch", "asyncio", main, "svc.py:44", "loop-9"
+        "fetch",
+        "asyncio",
+        main,
+        "svc.py:44",
+        "loop-9",
     )
     assert info.origin_trace == tb.trace_id and info.stack == [["svc.py", 44, "spawner"]]
     assert engine.tasks(tb.trace_id)[child] is info
@@ -482,3 +514,24 @@ def test_race_thread_read_then_write_same_clock_vs_loop_task() -> None:
     tb.read(t, "x", "t.py:1")
     tb.write(t, "x", "t.py:2")  # same task, same clock object as the read
     assert keys(run(tb.events)) == {("a.py:1", "t.py:1"), ("a.py:1", "t.py:2")}
+
+
+def test_benchmark_quick_mode_prints_figures() -> None:
+    """benchmarks/engine.py --quick runs end to end; figures only, no timing assertions."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "engine.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    assert figures["quick"] is True and figures["events"] == 200_000
+    for key in ("events_per_s", "oracle_speedup_10k", "scaling_4x", "peak_rss_mb"):
+        assert figures[key] > 0

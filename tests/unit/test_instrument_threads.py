@@ -37,12 +37,14 @@ def read(obj: Shared, name: str = "value") -> None:
 
 @pytest.fixture
 def sink():
+    rec.reset_stats()
     with recording(instrument=False) as s:
         threads.install()
         try:
             yield s
         finally:
             threads.uninstall()
+    assert rec.stats()["recorder_errors"] == 0
 
 
 def accesses(sink: CollectingSink, obj: Shared, name: str = "value"):
@@ -81,7 +83,9 @@ def test_access_after_start_without_join_is_concurrent(sink) -> None:
     t.start()
     write(s)
     t.join(timeout=5)
-    w_thread, w_main = sorted(accesses(sink, s), key=lambda e: e.task != t.__dict__["_raceway_task"].id)
+    w_thread, w_main = sorted(
+        accesses(sink, s), key=lambda e: e.task != t.__dict__["_raceway_task"].id
+    )
     assert concurrent(w_thread, w_main)
     del gate
 
@@ -232,11 +236,20 @@ def test_instrumented_lock_survives_uninstall() -> None:
 # ----------------------------------------------------------------------------- Condition
 
 
-@pytest.mark.parametrize("preinstall_lock", [False, True])
-def test_condition_notify_wakes_in_order(preinstall_lock, sink) -> None:
+@pytest.mark.parametrize("lock_kind", ["default", "none", "raw"])
+def test_condition_notify_wakes_in_order(lock_kind, sink) -> None:
     s = Shared()
-    lock = threads._raw_allocate_lock() if preinstall_lock else None
-    cond = threading.Condition(lock) if lock is not None else threading.Condition()
+    if lock_kind == "raw":
+        cond = threading.Condition(threads._raw_allocate_lock())
+    elif lock_kind == "none":
+        cond = threading.Condition(None)
+    else:
+        cond = threading.Condition()
+    if lock_kind != "raw":
+        assert (
+            isinstance(cond._lock, threads.InstrumentedRLock)
+            and type(cond._lock) is not threads._raw_rlock_type
+        )
     ready: list[bool] = []
 
     def consumer() -> None:
@@ -246,13 +259,15 @@ def test_condition_notify_wakes_in_order(preinstall_lock, sink) -> None:
 
     def producer() -> None:
         write(s)
+        deadline = time.monotonic() + 5
+        while not cond._waiters and time.monotonic() < deadline:  # the consumer waits first
+            time.sleep(0.001)
         with cond:
             ready.append(True)
             cond.notify_all()
 
     c = threading.Thread(target=consumer)
     c.start()
-    time.sleep(0.01)
     p = threading.Thread(target=producer)
     p.start()
     p.join()
@@ -305,21 +320,20 @@ def test_semaphore_release_then_acquire_orders(sink, cls) -> None:
 def test_semaphore_with_free_permits_gives_no_edge(sink) -> None:
     s = Shared()
     sem = threading.Semaphore(2)
-    both_in = threading.Barrier(2, timeout=5) if False else None
-    hold = threads._raw_allocate_lock()
-    hold.acquire()
+    inside = [threads._raw_allocate_lock() for _ in range(2)]  # raw: scheduling, no edges
+    for lock in inside:
+        lock.acquire()
 
-    def body() -> None:
+    def body(me: int) -> None:
         with sem:
             write(s)
-            if not hold.acquire(timeout=0.05):
-                return
-            hold.release()
+            inside[me].release()  # "I hold a permit"
+            inside[1 - me].acquire(timeout=5)  # both hold one before either releases
+            inside[1 - me].release()
 
-    run_threads(body, body)
+    run_threads(lambda: body(0), lambda: body(1))
     a, b = accesses(sink, s)
     assert concurrent(a, b)
-    del both_in
 
 
 # ----------------------------------------------------------------------------- Event, Barrier
@@ -685,7 +699,9 @@ def test_uninstall_restores_every_original() -> None:
     threads.install()
     try:
         assert threads.is_installed() and len(threads._patches) == len(PATCHED)
-        changed = [(o, n) for (o, n), orig in zip(PATCHED, originals, strict=True) if _get(o, n) is orig]
+        changed = [
+            (o, n) for (o, n), orig in zip(PATCHED, originals, strict=True) if _get(o, n) is orig
+        ]
         assert changed == []
         threads.install()  # idempotent
         assert len(threads._patches) == len(PATCHED)
@@ -802,3 +818,44 @@ def test_library_and_raceway_locks_stay_raw_unless_asked() -> None:
         threads.uninstall()
         threads.install()  # back to the default classification
         threads.uninstall()
+
+
+def test_to_thread_with_asyncio_patches_forks_once() -> None:
+    from raceway_sdk.testing import recording as full_recording
+
+    s = Shared()
+
+    def body() -> None:
+        write(s)
+
+    async def main() -> None:
+        write(s)
+        await asyncio.to_thread(body)
+        read(s)
+
+    with full_recording() as sink:  # threads + asyncio patches
+        asyncio.run(main())
+    w0, w1, r = accesses(sink, s)
+    assert ordered(w0, w1) and ordered(w1, r)
+    spawned_for_body = [
+        e
+        for e in sink.of_kind("AsyncSpawn")
+        if e.ext["child_name"] == "test_to_thread_with_asyncio_patches_forks_once.<locals>.body"
+    ]
+    assert len(spawned_for_body) == 1
+
+
+def test_thread_start_errors_are_unchanged(sink) -> None:
+    t = threading.Thread(target=lambda: None)
+    t.start()
+    t.join()
+    with pytest.raises(RuntimeError, match="once"):
+        t.start()
+
+    class NoInit(threading.Thread):
+        def __init__(self) -> None:  # forgets Thread.__init__
+            pass
+
+    with pytest.raises(RuntimeError):
+        NoInit().start()
+    assert len(sink.of_kind("AsyncSpawn")) == 1

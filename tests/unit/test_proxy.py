@@ -44,7 +44,10 @@ def test_attribute_reads_and_writes(sink) -> None:
     ]
     assert got[0][2].startswith("alice@") and got[0][2].endswith(".balance")
     assert sink.accesses()[1].ext["value"] == 105
-    assert sink.accesses()[0].data["location"] == f"{__file__}:{test_attribute_reads_and_writes.__code__.co_firstlineno + 3}"
+    assert (
+        sink.accesses()[0].data["location"]
+        == f"{__file__}:{test_attribute_reads_and_writes.__code__.co_firstlineno + 3}"
+    )
 
 
 def test_method_reads_are_not_accesses(sink) -> None:

@@ -15,9 +15,23 @@ from raceway_sdk.instrument import threads
 from raceway_sdk.testing import CollectingSink, concurrent, ordered, recording
 
 EXPECTED = {
-    "current_trace", "install", "is_installed", "mark_shared", "set_sink", "set_trace", "stats",
-    "suspended", "track", "track_access", "track_function", "track_function_call",
-    "track_lock_acquire", "track_lock_release", "track_state_change", "tracked_lock", "uninstall",
+    "current_trace",
+    "install",
+    "is_installed",
+    "mark_shared",
+    "set_sink",
+    "set_trace",
+    "stats",
+    "suspended",
+    "track",
+    "track_access",
+    "track_function",
+    "track_function_call",
+    "track_lock_acquire",
+    "track_lock_release",
+    "track_state_change",
+    "tracked_lock",
+    "uninstall",
 }
 
 
@@ -47,8 +61,12 @@ def test_track_state_change(sink: CollectingSink) -> None:
     line = sys._getframe().f_lineno - 1
     raceway_sdk.track_state_change("alice.balance", 90, None, access_type="Read")
     w, r = sink.accesses("alice.balance")
-    assert w.ext["loc"] == "alice.balance" and w.data["old_value"] == 100 and w.data["new_value"] == 90
-    assert w.data["location"] == f"{__file__}:{line}" and w.ext["func"].endswith("test_track_state_change")
+    assert (
+        w.ext["loc"] == "alice.balance" and w.data["old_value"] == 100 and w.data["new_value"] == 90
+    )
+    assert w.data["location"] == f"{__file__}:{line}" and w.ext["func"].endswith(
+        "test_track_state_change"
+    )
     assert r.data["access_type"] == "Read"
     with pytest.raises(ValueError, match="access_type must be one of"):
         raceway_sdk.track_state_change("x", 1, 2, access_type="Modify")
@@ -77,7 +95,9 @@ def test_track_function_call_and_track_function(sink: CollectingSink) -> None:
         raceway_sdk.track_function("boom", lambda: 1 // 0)
     a, b, c = sink.of_kind("FunctionCall")
     assert a.data["function_name"] == "transfer" and a.data["args"] == {"amount": 5}
-    assert a.meta.duration_ns == 1200 and a.data["module"] == __name__ and a.data["file"] == __file__
+    assert (
+        a.meta.duration_ns == 1200 and a.data["module"] == __name__ and a.data["file"] == __file__
+    )
     assert b.meta.duration_ns is not None and b.meta.duration_ns >= 0
     assert c.data["function_name"] == "boom"
     with pytest.raises(ValueError, match="duration_ns"):

@@ -1,4 +1,4 @@
-"""Build engine inputs by hand: events stamped with vector clocks by the HBTracker rules.
+"""Build engine inputs by hand: events stamped with vector clocks by ``HBTracker``.
 
 Rules (docs/internals.md "Clocks"): fork: child = parent + {child: 1}, parent ticks; join:
 joiner = join(joiner, child's final clock), joiner ticks; release(s): s = join(s, task), task
@@ -13,7 +13,7 @@ import itertools
 import random
 from typing import Any
 
-from raceway_sdk.protocol.clock import vc_join, vc_tick
+from raceway_sdk.protocol.clock import HBTracker, vc_join
 from raceway_sdk.protocol.events import Event, Metadata, new_event_id
 
 _ts = itertools.count(1_700_000_000_000_000_000, 1000)
@@ -25,11 +25,9 @@ class TraceBuilder:
     def __init__(self, trace_id: int | None = None) -> None:
         self.trace_id = trace_id if trace_id is not None else new_event_id()
         self.events: list[Event] = []
-        self.vcs: dict[str, dict[str, int]] = {}
-        self.done: dict[str, dict[str, int]] = {}
+        self.hb = HBTracker()
         self.loops: dict[str, str | None] = {}
         self.segs: dict[str, int] = {}
-        self.syncs: dict[str, dict[str, int]] = {}
         self._n: dict[str, int] = {}
 
     # ------------------------------------------------------------------ tasks
@@ -42,7 +40,7 @@ class TraceBuilder:
     def main(self, process: str = "p1", loop: str | None = None) -> str:
         """A root task (a process's main thread)."""
         tid = self._new_id(process)
-        self.vcs[tid] = {tid: 1}
+        self.hb.vc(tid)
         self.loops[tid] = loop
         self.segs[tid] = 0
         return tid
@@ -70,27 +68,27 @@ class TraceBuilder:
                 "origin_trace": self.trace_id,
             },
         )
-        self.vcs[child] = vc_tick(self.vcs[parent], child)
-        self.vcs[parent] = vc_tick(self.vcs[parent], parent)
+        self.hb.fork(parent, child)
         self.loops[child] = loop
         self.segs[child] = 0
         return child
 
     def end(self, task: str) -> None:
         self._emit(task, "Custom", {"name": "raceway.task_end", "data": {"task": task}}, {})
-        self.done[task] = self.vcs[task]
+        self.hb.end(task)
 
     def join(self, joiner: str, child: str) -> None:
-        if child not in self.done:
+        if not self.hb.ended(child):
             self.end(child)
-        self.vcs[joiner] = vc_join(self.vcs[joiner], self.done[child])
+        joined = vc_join(self.hb.vc(joiner), self.hb.vc(child))  # the AsyncAwait stamp
         self._emit(
             joiner,
             "AsyncAwait",
             {"future_id": "00000000-0000-4000-8000-000000000000", "awaited_at": "app.py:2"},
             {"child": child},
+            joined,
         )
-        self.vcs[joiner] = vc_tick(self.vcs[joiner], joiner)
+        self.hb.join(joiner, child)
 
     def await_(self, task: str) -> None:
         """A suspension point of an event-loop task: later accesses are a new segment."""
@@ -105,11 +103,10 @@ class TraceBuilder:
             {"lock_id": sync, "lock_type": lock_type, "location": "app.py:3"},
             {"sync": "release"},
         )
-        self.syncs[sync] = vc_join(self.syncs.get(sync, {}), self.vcs[task])
-        self.vcs[task] = vc_tick(self.vcs[task], task)
+        self.hb.release(task, sync)
 
     def acquire(self, task: str, sync: str, lock_type: str = "threading.Lock") -> None:
-        self.vcs[task] = vc_join(self.vcs[task], self.syncs.get(sync, {}))
+        self.hb.acquire(task, sync)
         self._emit(
             task,
             "LockAcquire",
@@ -152,11 +149,29 @@ class TraceBuilder:
 
     # ------------------------------------------------------------------ emission
 
-    def _emit(self, task: str, kind: str, data: dict[str, Any], ext: dict[str, Any]) -> Event:
+    def _emit(
+        self,
+        task: str,
+        kind: str,
+        data: dict[str, Any],
+        ext: dict[str, Any],
+        vc: dict[str, int] | None = None,
+    ) -> Event:
         ext["task"] = task
         ext["trusted_vc"] = True
         meta = Metadata(task, 1, task.split("/")[0], "test", {}, None, task.split("/")[0])
-        ev = Event(new_event_id(), self.trace_id, None, next(_ts), kind, data, meta, self.vcs[task], [], ext)
+        ev = Event(
+            new_event_id(),
+            self.trace_id,
+            None,
+            next(_ts),
+            kind,
+            data,
+            meta,
+            vc if vc is not None else self.hb.vc(task),
+            [],
+            ext,
+        )
         self.events.append(ev)
         return ev
 
@@ -193,5 +208,15 @@ def original_event(
     upstream: str | None = None,
 ) -> Event:
     """An event as the original SDKs send it (no ``raceway`` extension)."""
-    meta = Metadata(thread_id, 123, service, "development", {"sdk_language": "python"}, None, instance, span, upstream)
+    meta = Metadata(
+        thread_id,
+        123,
+        service,
+        "development",
+        {"sdk_language": "python"},
+        None,
+        instance,
+        span,
+        upstream,
+    )
     return Event(new_event_id(), trace_id, parent_id, next(_ts), kind, data, meta, vc, [], None)

@@ -8,13 +8,12 @@ asyncio (:mod:`.aio`), anyio/trio (:mod:`.anyio_trio`) and the import-hook rewri
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
 from raceway_sdk import _recorder
 
-__all__ = ["install", "uninstall", "is_installed", "status"]
+__all__ = ["install", "uninstall", "is_installed", "status", "not_instrumented"]
 
 #: optional parts, installed in this order after the thread patches
 OPTIONAL = ("aio", "anyio_trio", "rewrite")
@@ -41,6 +40,8 @@ def _call_install(name: str, module: Any, config: Any) -> bool:
             return False
         module.install(include, exclude, list(roots or []))
         return True
+    import inspect
+
     if inspect.signature(module.install).parameters:
         module.install(config)
     else:
@@ -117,3 +118,14 @@ def status() -> dict[str, Any]:
         "installed": [m.__name__.rsplit(".", 1)[-1] for m in _installed],
         "skipped": dict(_skipped),
     }
+
+
+def not_instrumented() -> list[tuple[str, str]]:
+    """(module, reason) for modules selected for rewriting that could not be rewritten."""
+    try:
+        from raceway_sdk.instrument import rewrite
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.rewrite":
+            raise
+        return []
+    return list(rewrite.not_instrumented())

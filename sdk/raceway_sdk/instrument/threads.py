@@ -47,7 +47,14 @@ import wrapt
 
 from raceway_sdk import _recorder as rec
 
-__all__ = ["install", "uninstall", "is_installed", "Patches", "InstrumentedLock", "InstrumentedRLock"]
+__all__ = [
+    "install",
+    "uninstall",
+    "is_installed",
+    "Patches",
+    "InstrumentedLock",
+    "InstrumentedRLock",
+]
 
 # Originals, captured at import: instrumentation never calls a patched version by mistake.
 _raw_allocate_lock = _thread.allocate_lock
@@ -189,6 +196,10 @@ class InstrumentedLock(metaclass=_FactoryMeta):
     def __new__(cls) -> Any:
         if _created_internally():
             return _raw_allocate_lock()
+        return cls._make()
+
+    @classmethod
+    def _make(cls) -> InstrumentedLock:
         self = object.__new__(cls)
         self._raw = _raw_allocate_lock()
         return self
@@ -301,8 +312,9 @@ def _is_on(instance: Any) -> bool:
 
 def _condition_init(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     user = not _created_internally(2, instance)
-    if user and not args and kwargs.get("lock") is None:
-        kwargs = dict(kwargs, lock=InstrumentedRLock._make())
+    if user and (args[0] if args else kwargs.get("lock")) is None:
+        # the default lock of a user's Condition is the user's lock: instrument it
+        args, kwargs = (), dict(kwargs, lock=InstrumentedRLock._make())
     result = wrapped(*args, **kwargs)
     if user:
         instance.__dict__[_ON] = True
@@ -396,6 +408,9 @@ def _barrier_reset(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 
 
 def _thread_start(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    started = getattr(instance, "_started", None)
+    if started is None or started.is_set():
+        return wrapped(*args, **kwargs)  # not initialised / started twice: the original raises
     kind = "timer" if isinstance(instance, threading.Timer) else "thread"
     instance.__dict__["_raceway_task"] = rec.fork(kind, instance.name)
     return wrapped(*args, **kwargs)
@@ -527,20 +542,34 @@ def _task_body(child: rec.TaskState, fn: Any, executor: Any) -> Any:
         if isinstance(ctx, contextvars.Context) and getattr(runner, "__name__", "") == "run":
             # asyncio.to_thread / copied contexts: activate the child inside that context
             inner, inner_args = fn.args[0], fn.args[1:]
-            return functools.partial(ctx.run, _run_as, child, inner, inner_args, fn.keywords, executor)
+            return functools.partial(
+                ctx.run, _run_as, child, inner, inner_args, fn.keywords, executor
+            )
     return functools.partial(_run_as, child, fn, (), {}, executor)
 
 
 def _callable_name(fn: Any) -> str:
     while isinstance(fn, functools.partial):
-        fn = fn.args[0] if isinstance(getattr(fn.func, "__self__", None), contextvars.Context) else fn.func
+        fn = (
+            fn.args[0]
+            if isinstance(getattr(fn.func, "__self__", None), contextvars.Context)
+            else fn.func
+        )
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
 
 
 def _executor_submit(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     fn, rest = args[0], args[1:]
+    ready = getattr(fn, "_raceway_child", None)
+    if isinstance(ready, rec.TaskState):
+        # already runs as its own task (asyncio run_in_executor / to_thread wrap it): no 2nd fork
+        future = wrapped(*args, **kwargs)
+        future.__dict__["_raceway_task"] = ready
+        return future
     child = rec.fork("executor", _callable_name(fn))
-    body = _task_body(child, functools.partial(fn, *rest, **kwargs) if (rest or kwargs) else fn, instance)
+    body = _task_body(
+        child, functools.partial(fn, *rest, **kwargs) if (rest or kwargs) else fn, instance
+    )
     future = wrapped(body)
     future.__dict__["_raceway_task"] = child
     return future
@@ -680,8 +709,11 @@ def install(third_party_sync: bool = False) -> None:
         p.wrap(B, "wait", _barrier_wait)
         p.wrap(B, "reset", _barrier_reset)
 
-        for cls, name in ((queue.Queue, "queue.Queue"), (queue.LifoQueue, "queue.LifoQueue"),
-                          (queue.PriorityQueue, "queue.PriorityQueue")):
+        for cls, name in (
+            (queue.Queue, "queue.Queue"),
+            (queue.LifoQueue, "queue.LifoQueue"),
+            (queue.PriorityQueue, "queue.PriorityQueue"),
+        ):
             p.wrap(cls, "_put", _make_queue_put(name))
             p.wrap(cls, "_get", _make_queue_get(name))
         p.wrap(queue.Queue, "task_done", _make_release_always("queue.Queue.task_done"))
