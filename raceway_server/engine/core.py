@@ -120,6 +120,7 @@ class Engine:
         self._dropped: dict[str, int] = {}
         self._callback_errors = 0
         self._after_close = 0
+        self._last_error: str | None = None
 
     # ------------------------------------------------------------------ ingestion
 
@@ -146,10 +147,22 @@ class Engine:
                 self._fire()
 
     def _add_batch(self, events: Iterable[Event]) -> None:
+        it = iter(events)
+        while True:
+            try:
+                self._run(it)
+                return
+            except Exception as exc:  # a malformed event: count it, go on with the next one
+                self._drop(f"malformed event ({type(exc).__name__})")
+                self._last_error = f"{type(exc).__name__}: {exc}"
+
+    def _run(self, it: Iterator[Event]) -> None:
         # The hot loop: locals only; the two cheapest cases of TraceRaces.access are inlined
         # (same-epoch fast path, same clock as the previous access with nothing concurrent).
         traces = self._traces
-        codes = TYPE_CODES
+        code_of = TYPE_CODES.get
+        _type = type
+        _str = str
         last_tid: Any = None
         last_meta: Any = None
         tr: Any = None
@@ -160,87 +173,89 @@ class Engine:
         indexed = False
         n = 0
         na = 0
-        for e in events:
-            n += 1
-            tid = e.trace_id
-            if tid != last_tid:
-                tr = traces.get(tid)
-                if tr is None:
-                    tr = traces[tid] = _Trace(self, tid)
-                elif tr.closed:
-                    tr.closed = False
-                    self._after_close += 1
-                last_tid = tid
-                last_meta = None
-                st = tr.state
-                locs = st.locs
-                tasks = tr.tasks
-                indexed = st.index is not None
-                append = tr.events.append
-            append(e)
-            ext = e.ext
-            if ext is None or ext.get("trusted_vc") is not True:
-                na += self._add_original(tr, e)
-                continue
-            if e.kind == "StateChange":
-                task = ext.get("task")
-                data = e.data
-                code = codes.get(data.get("access_type"))
-                site = data.get("location")
-                loc = ext.get("loc") or data.get("variable")
-                vc = e.vc
-                ep = vc.get(task, 0)
-                if code is None or type(site) is not str or type(loc) is not str or not ep:
-                    self._drop_access(e, code, site, loc, ep, task)
-                    continue
-                na += 1
-                loop = ext.get("loop")
-                if loop is None:
-                    y = (task, vc, ep, site, code, None, 0, e)
-                else:
-                    y = (task, vc, ep, site, code, loop, ext.get("seg", 0), e)
-                ls = locs.get(loc)
-                if ls is None or indexed:
-                    st.access(loc, y)
+        try:
+            for e in it:
+                n += 1
+                tid = e.trace_id
+                if tid != last_tid:
+                    tr = traces.get(tid)
+                    if tr is None:
+                        tr = traces[tid] = _Trace(self, tid)
+                    elif tr.closed:
+                        tr.closed = False
+                        self._after_close += 1
+                    last_tid = tid
+                    last_meta = None
+                    st = tr.state
+                    locs = st.locs
+                    tasks = tr.tasks
                     indexed = st.index is not None
+                    append = tr.events.append
+                append(e)
+                ext = e.ext
+                if ext is None or ext.get("trusted_vc") is not True:
+                    na += self._add_original(tr, e)
                     continue
-                last = ls.last
-                if last is not None and last[1] is vc and last[0] == task:
-                    if last[3] == site and last[4] == code and last[6] == y[6]:
-                        st.fast_hits += 1  # same-epoch fast path (see TraceRaces.access)
-                        continue
-                    if loop is None:
-                        st.same_clock_hits += 1
-                        if ls.conc is None:  # TraceRaces._same_clock with nothing concurrent
-                            entries = ls.entries
-                            i = len(entries)
-                            while i:
-                                i -= 1
-                                x = entries[i]
-                                if x[3] == site and x[4] == code and x[5] is None:
-                                    del entries[i]
-                            entries.append(y)
-                            ls.last = y
-                        else:
-                            st._same_clock(ls, loc, y)
-                        continue
-                if not st._process(ls, loc, y, True):
-                    st._rebuild(loc)
-                    indexed = True
-            else:
-                meta = e.meta
-                if meta is not last_meta:  # the recorder shares one Metadata per task
+                if e.kind == "StateChange":
                     task = ext.get("task")
-                    if task not in tasks:
-                        if type(task) is not str:
-                            self._drop("trusted event without a string raceway.task")
+                    data = e.data
+                    code = code_of(data.get("access_type"))
+                    site = data.get("location")
+                    loc = ext.get("loc") or data.get("variable")
+                    vc = e.vc
+                    ep = vc.get(task, 0)
+                    if code is None or _type(site) is not _str or _type(loc) is not _str or not ep:
+                        self._drop_access(e, code, site, loc, ep, task)
+                        continue
+                    na += 1
+                    loop = ext.get("loop")
+                    if loop is None:
+                        y = (task, vc, ep, site, code, None, 0, e)
+                    else:
+                        y = (task, vc, ep, site, code, loop, ext.get("seg", 0), e)
+                    ls = locs.get(loc)
+                    if ls is None or indexed:
+                        st.access(loc, y)
+                        indexed = st.index is not None
+                        continue
+                    last = ls.last
+                    if last is not None and last[1] is vc and last[0] == task:
+                        if last[3] == site and last[4] == code and last[6] == y[6]:
+                            st.fast_hits += 1  # same-epoch fast path (see TraceRaces.access)
                             continue
-                        self._note_task(tr, task, e)
-                    last_meta = meta
-                if e.kind == "AsyncSpawn":
-                    self._note_spawn(tr, ext.get("task"), e)
-        self._events += n
-        self._accesses += na
+                        if loop is None:
+                            st.same_clock_hits += 1
+                            if ls.conc is None:  # TraceRaces._same_clock with nothing concurrent
+                                entries = ls.entries
+                                i = len(entries)
+                                while i:
+                                    i -= 1
+                                    x = entries[i]
+                                    if x[3] == site and x[4] == code and x[5] is None:
+                                        del entries[i]
+                                entries.append(y)
+                                ls.last = y
+                            else:
+                                st._same_clock(ls, loc, y)
+                            continue
+                    if not st._process(ls, loc, y, True):
+                        st._rebuild(loc)
+                        indexed = True
+                else:
+                    meta = e.meta
+                    if meta is not last_meta:  # the recorder shares one Metadata per task
+                        task = ext.get("task")
+                        if task not in tasks:
+                            if type(task) is not str:
+                                self._drop("trusted event without a string raceway.task")
+                                continue
+                            self._note_task(tr, task, e)
+                        last_meta = meta
+                    if e.kind == "AsyncSpawn":
+                        self._note_spawn(tr, ext.get("task"), e)
+        finally:
+            self._events += n
+            self._accesses += na
 
     def _add_original(self, tr: _Trace, e: Event) -> int:
         orig = tr.orig
@@ -428,6 +443,7 @@ class Engine:
                 "dropped_by_reason": dict(self._dropped),
                 "callback_errors": self._callback_errors,
                 "events_after_close": self._after_close,
+                "last_error": self._last_error,
             }
 
 

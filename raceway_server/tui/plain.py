@@ -28,14 +28,14 @@ def plain_summary(source: Source, out: TextIO, max_traces: int = MAX_TRACES,
     write(f"Traces ({len(rows)}; ! = races, ? = not known yet)\n")
     width = max((len(r.cells[1].plain) for r in rows[:max_traces]), default=5)
     for row in rows[:max_traces]:
-        flag, label, events, races = (c.plain for c in row.cells)
-        write(f"  {flag or ' '} {label:<{width}}  {events:>7} events  {races:>3} races  {row.key}\n")
+        flag, label, events, count = (c.plain for c in row.cells)
+        write(f"  {flag or ' '} {label:<{width}}  {events:>7} events  {count:>3} races  {row.key}\n")
     if len(rows) > max_traces:
         write(f"  … {len(rows) - max_traces} more traces\n")
-    races = snap.recent_races
-    if races:
-        shown = races[:max_races]
-        write(f"\nRaces ({len(shown)} of {len(races)}, newest first)\n")
+    recent = snap.recent_races
+    if recent:
+        shown = recent[:max_races]
+        write(f"\nRaces ({len(shown)} of {len(recent)}, newest first)\n")
         for race in shown:
             write("\n" + render.race_detail(race, PLAIN).plain + "\n")
     else:

@@ -67,7 +67,7 @@ def trace_rows(snap: Snapshot, pal: Palette) -> list[Row]:
         label = t.label or t.trace_id[:8]
         if t.outcome and t.outcome != "passed":
             label = f"{label} [{t.outcome}]"
-        name = Text(label, style=style or None)
+        name = Text(label, style=style)
         events = Text(str(t.event_count) if t.has_events else "-", pal.muted if not t.has_events else "")
         rows.append(_row(t.trace_id, [flag, name, events, count],
                          search=f"{t.trace_id} {label} {' '.join(t.services)}", data=t))
@@ -151,7 +151,7 @@ def event_rows(detail: TraceDetail, pal: Palette, kind: str | None = None) -> li
         rows.append(_row(eid, [
             str(n), event_time(e, t0), task_name(detail, event_task(e)),
             Text(e.kind, pal.accent if not style else style),
-            Text(event_summary(e) + ("  [RACE]" if style else ""), style or None),
+            Text(event_summary(e) + ("  [RACE]" if style else ""), style),
         ], detail=_event_detail(e, detail, pal), data=e))
     return rows
 
@@ -232,7 +232,7 @@ def tree_rows(detail: TraceDetail, pal: Palette, collapsed: set[str]) -> list[Ro
         has_kids = bool(kids) or bool(child and child not in placed)
         folded = key in collapsed
         glyph = ("▸ " if folded else "▾ ") if has_kids else "  "
-        style = pal.error if eid in racing else None
+        style = pal.error if eid in racing else ""
         rows.append(_row(key, [
             Text("  " * depth + glyph + e.kind, style or pal.accent),
             Text(f"{event_summary(e)}  {event_time(e, t0)}", style)],
@@ -288,8 +288,8 @@ def timeline_rows(detail: TraceDetail, pal: Palette, width: int, zoom: int = 1, 
         a = col(max(first, lo))
         b = col(min(evs[-1].timestamp_ns, lo + window))
         if a is not None and b is not None:
-            for c in range(a, b + 1):
-                cells[c] = "─"
+            for i in range(a, b + 1):
+                cells[i] = "─"
         for e in evs:
             c = col(e.timestamp_ns)
             if c is None:
@@ -468,7 +468,7 @@ def audit_rows(detail: TraceDetail, pal: Palette) -> list[Row]:
         writes = sum(1 for a in trail if "Write" in str(a.get("access_type")) or a.get("access_type") == "AtomicRMW")
         tasks = len({a.get("task") or a.get("thread_id") for a in trail})
         rows.append(_row(f"var:{var}", [
-            Text(var, pal.error if races else None), str(len(trail)), str(writes), str(tasks),
+            Text(var, pal.error if races else ""), str(len(trail)), str(writes), str(tasks),
             Text(str(races), pal.error if races else pal.muted)],
             detail=_trail_detail(var, trail, detail, pal), data=var))
     return rows

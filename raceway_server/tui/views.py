@@ -209,7 +209,7 @@ class TreeView(View):
     TITLE = "Tree"
     COLUMNS = render.TREE_COLUMNS
     HINT = "Enter/space: fold"
-    BINDINGS = [("space", "toggle", "fold")]
+    BINDINGS = [("space", "fold", "fold")]
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
@@ -227,7 +227,7 @@ class TreeView(View):
             self.collapsed ^= {row.key}
             self.refresh_view(keep=row.key)
 
-    def action_toggle(self) -> None:
+    def action_fold(self) -> None:
         row = self.table.current
         if row is not None:
             self.activate(row)

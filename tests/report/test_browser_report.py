@@ -153,7 +153,7 @@ def test_compact_and_wire_decoders_agree_and_edges_match_the_engine(page: Page, 
     same = page.eval(
         "(() => { const c = Raceway.fromCompact(RacewayReport.data.traces[0]), w = Raceway.fromWire(" + json.dumps(wire) + ");"
         " const keys = ['id', 'ts', 'task', 'kind', 'name', 'op', 'loc', 'value', 'dur', 'child', 'svc', 'lock'];"
-        " const bad = []; c.forEach((e, i) => keys.forEach(k => { if (JSON.stringify(e[k]) !== JSON.stringify(w[i][k])) bad.push([i, k, e[k], w[i][k]]); });"
+        " const bad = []; c.forEach((e, i) => keys.forEach(k => { if (JSON.stringify(e[k]) !== JSON.stringify(w[i][k])) bad.push([i, k, e[k], w[i][k]]); }));"
         " c.forEach((e, i) => { if (JSON.stringify(e.vc) !== JSON.stringify(Object.fromEntries(Object.entries(w[i].vc).sort()))) bad.push([i, 'vc']); });"
         " return {n: c.length, bad: bad}; })()"
     )

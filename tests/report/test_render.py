@@ -81,7 +81,16 @@ def session(tmp_path: Path) -> dict[str, Any]:
     return demo_session(tmp_path)
 
 
-def test_golden_report(session: dict[str, Any], tmp_path: Path) -> None:
+def test_golden_report(tmp_path: Path) -> None:
+    """A stored session (so engine wording changes do not move the renderer's golden file)."""
+    stored = GOLD / "demo-session.json"
+    if os.environ.get("RACEWAY_UPDATE_GOLD") == "1" or not stored.exists():
+        fresh = demo_session(None)
+        fresh["settings"]["rootdir"] = "ROOT"
+        stored.write_bytes(orjson.dumps(fresh, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    session = orjson.loads(stored.read_bytes())
+    demo_session(tmp_path)  # writes app.py for the source snippets
+    session["settings"]["rootdir"] = str(tmp_path)
     actual = scrub(render_report(session), tmp_path)
     gold = GOLD / "demo.html"
     if os.environ.get("RACEWAY_UPDATE_GOLD") == "1" or not gold.exists():
