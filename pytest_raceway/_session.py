@@ -7,9 +7,11 @@ Registered (as ``_raceway``) only when Raceway is on. Verdict rules:
 * new races that ``fail_on`` covers fail the test **in its call phase** (``RaceDetected`` raised
   from a ``pytest_runtest_call`` wrapper, so junitxml, xdist and other reporters see an ordinary
   failure); races found only in teardown (or in a setup that failed) fail the test's teardown,
-  which pytest shows as an ERROR;
-* races outside any test (module-level code at collection, threads running between tests) are
-  reported in the summary and fail the session (exit code 1), as pytest-cov does for its gate.
+  which pytest shows as an ERROR; a test that fails for its own reason keeps that failure and
+  shows its races in a "raceway" report section;
+* races outside any test (module-level code at collection, threads running between tests) and
+  races revealed after a test ended (late events) are reported in the summary and fail the
+  session (exit code 1), as pytest-cov does for its gate.
 """
 
 from __future__ import annotations
@@ -198,7 +200,9 @@ class RacewayPlugin:
         try:
             result = yield
         except BaseException:
-            self._collect_into(item)  # the test failed anyway: its races are still reported
+            failing = self._collect_into(item)  # it failed anyway: show its races beside that
+            if failing:
+                item.add_report_section("call", "raceway", self._text(failing))
             raise
         failing = self._collect_into(item)
         if failing:
@@ -228,13 +232,16 @@ class RacewayPlugin:
 
     def _fail(self, item: pytest.Item, failing: list[dict[str, Any]]) -> None:
         __tracebackhide__ = True
+        raise RaceDetected(self._text(failing), pytrace=False)
+
+    def _text(self, failing: list[dict[str, Any]]) -> str:
         root = self.settings.rootdir
-        texts = [_format.race_text(r, r["anchor"], self._report_target(), self._test_of, root)
-                 for r in failing]
         head = _format.one_line(failing[0], root)
         if len(failing) > 1:
             head += f" (and {len(failing) - 1} more race(s) in this test)"
-        raise RaceDetected("\n".join([head, *texts]), pytrace=False)
+        texts = [_format.race_text(r, r["anchor"], self._report_target(), self._test_of, root)
+                 for r in failing]
+        return "\n".join([head, *texts])
 
     def _test_of(self, trace: Any) -> str | None:
         if isinstance(trace, str):
@@ -419,6 +426,8 @@ class RacewayPlugin:
         counts["accesses"] += int(stats.get("accesses", 0))
         counts["engine_dropped"] += int(stats.get("dropped", 0))
         counts["late_events"] += int(stats.get("events_after_close", 0))
+        for reason, n in (stats.get("dropped_by_reason") or {}).items():
+            self.results.notes.append(f"the engine dropped {n} event(s): {reason}")
         counts["recorder_dropped"] += int(rec.get("dropped", 0))
         if self.listener is not None:
             counts["listener_events"] += self.listener.accepted

@@ -77,11 +77,13 @@
     function renderDag() {
       var p = panels.dag, holder = p.querySelector(".dag-holder"), info = p.querySelector(".dag-info");
       var pr = pair();
-      var svg = R.drawDag(model, { order: order, start: state.dagStart, pair: pr, cp: cpSet, task: state.filter.task, tasks: tasks,
+      var svg = R.drawDag(model, { order: order, start: state.dagStart, pair: pr && pr.a >= 0 && pr.b >= 0 ? pr : null, cp: cpSet, task: state.filter.task, tasks: tasks,
         match: R.matcher(state.filter), selected: state.selected, onSelect: select_ });
       R.clear(holder).appendChild(svg);
-      var segs = R.dagSegments(model, { pair: pr, start: state.dagStart });
-      info.textContent = pr ? "Showing race #" + state.race + ": the racing pair (red) and the missing happens-before edge." :
+      var segs = R.dagSegments(model, { pair: pr && pr.a >= 0 && pr.b >= 0 ? pr : null, start: state.dagStart });
+      var lost = pr && (pr.a < 0 || pr.b < 0);
+      info.textContent = lost ? "Race #" + state.race + ": its accesses are not among the recorded events of this trace (the trace was truncated)." :
+        pr ? "Showing race #" + state.race + ": the racing pair (red) and the missing happens-before edge." :
         "Causal steps " + segs[0][0] + "–" + segs[segs.length - 1][1] + " of " + model.maxRank + " · " + svg.getAttribute("data-nodes") + " events" +
         (svg.truncated ? " (more in this window; filter by task to see them)" : "");
       if (pr) {

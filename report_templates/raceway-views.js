@@ -323,23 +323,29 @@
         if (info.maxDur > 0) {  // spans that started earlier but end after v1 or inside the view
           for (var q = 0; q < lo; q++) { var e0 = ev[idx[q]]; if (e0.dur && e0.ts >= self.v0) vis.push(idx[q]); }
         }
-        if (vis.length > track / BUCKET_PX) {
-          var buckets = {};
-          vis.forEach(function (i) { var b = Math.floor((X(ev[i].ts) - LABEL_W) / BUCKET_PX); buckets[b] = (buckets[b] || 0) + 1; });
-          var maxC = 1;
-          for (var b in buckets) if (buckets[b] > maxC) maxC = buckets[b];
-          for (var b2 in buckets) {
-            var c = buckets[b2], h = 4 + (LANE_H - 8) * c / maxC;
-            g.appendChild(S("rect", { x: LABEL_W + b2 * BUCKET_PX, y: y + LANE_H - 2 - h, width: BUCKET_PX - 0.5, height: h, "class": "agg" },
-              S("title", { text: c + " events" })));
-          }
+        var agg = vis.length > track / BUCKET_PX, isPair = function (i) { return i === pair.a || i === pair.b || i === pair.stale; };
+        if (agg) {  // too many to tell apart: density bars per 3 px (critical-path ones in their own colour)
+          var buckets = [{}, {}], maxC = 1;
+          vis.forEach(function (i) {
+            if (isPair(i)) return;
+            var b = Math.floor((X(ev[i].ts) - LABEL_W) / BUCKET_PX), set = buckets[cp[i] ? 1 : 0];
+            set[b] = (set[b] || 0) + 1;
+            if (set[b] > maxC) maxC = set[b];
+          });
+          buckets.forEach(function (set, onPath) {
+            for (var b in set) {
+              var c = set[b], h = 4 + (LANE_H - 8) * c / maxC;
+              g.appendChild(S("rect", { x: LABEL_W + b * BUCKET_PX, y: y + LANE_H - 2 - h, width: BUCKET_PX - 0.5, height: h, "class": onPath ? "agg cp" : "agg" },
+                S("title", { text: c + " events" + (onPath ? " on the critical path" : "") })));
+            }
+          });
           g.setAttribute("data-aggregated", "1");
         }
         vis.forEach(function (i) {
-          var e = ev[i], special = cp[i] || i === pair.a || i === pair.b || i === pair.stale;
-          if (vis.length > track / BUCKET_PX && !special) return;
-          var cls = "tl-ev k-" + e.kind + (cp[i] ? " cp" : "") + (special && !cp[i] ? " racing" : "") + (match(e) ? "" : " dim");
-          if (i === pair.a || i === pair.b || i === pair.stale) { cls += " racing"; marks++; }
+          var e = ev[i], racing = isPair(i);
+          if (agg && !racing) return;
+          var cls = "tl-ev k-" + e.kind + (cp[i] ? " cp" : "") + (racing ? " racing" : "") + (match(e) ? "" : " dim");
+          if (racing) marks++;
           var x1 = X(e.ts - e.dur), x2 = X(e.ts), wdt = Math.max(2, x2 - x1);
           g.appendChild(S("rect", { x: Math.max(LABEL_W, x1), y: y + 4, width: Math.min(wdt, W - Math.max(LABEL_W, x1)), height: LANE_H - 8, "class": cls, "data-i": i },
             S("title", { text: R.label(e) + (e.dur ? " (" + R.fmtNs(e.dur) + ")" : "") + "\n" + e.task + " @ " + R.fmtNs(e.ts) })));

@@ -30,28 +30,9 @@ from raceway_server.api.routes import Handlers, api_routes
 from raceway_server.api.security import SESSION_COOKIE, SESSION_MAX_AGE, Guard, Sessions
 from raceway_server.config import Config
 from raceway_server.service import VERSION, Service
+from raceway_server.web import web_routes
 
 log = logging.getLogger(__name__)
-
-PLACEHOLDER = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Raceway server</title>
-<style>body{{font:15px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}}
-code{{background:#eee;padding:0 .2em}}</style></head>
-<body>
-<h1>Raceway server {version}</h1>
-<p><strong>The web UI is not part of this build yet.</strong> It ships with the reports issue.
-This page is a placeholder.</p>
-<p>The HTTP API is available now: <a href="/openapi.json">/openapi.json</a> describes every route;
-<code>GET /api/traces</code> lists traces; <code>GET /api/live</code> streams new traces and races;
-<code>raceway traces --server {origin}</code> reads them from a terminal.</p>
-</body></html>
-"""
-
-
-def _placeholder(request: Request) -> Response:
-    origin = html.escape(f"{request.url.scheme}://{request.url.netloc}")
-    return HTMLResponse(PLACEHOLDER.format(version=VERSION, origin=origin))
-
 
 def _auth_routes(config: Config, sessions: Sessions, guard_ref: list[Guard]) -> list[Route]:
     async def login(request: Request) -> Response:
@@ -134,7 +115,7 @@ def create_app(config: Config, service: Service | None = None) -> Starlette:
         return JSONResponse(document)
 
     routes = [
-        Route("/", _placeholder, methods=["GET"]),
+        *web_routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
         *_auth_routes(config, sessions, guard_ref),
         *api_routes(handlers, live.endpoint),

@@ -31,10 +31,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from raceway_server.api.responses import fail
 from raceway_server.config import Config
+from raceway_server.web import PUBLIC_PATHS
 
 SESSION_COOKIE = "raceway_session"
 SESSION_MAX_AGE = 7 * 24 * 3600
-OPEN_PATHS = frozenset(("/auth/login", "/auth/logout", "/auth/check"))
+OPEN_PATHS = frozenset(("/auth/login", "/auth/logout", "/auth/check")) | PUBLIC_PATHS
 
 
 class Sessions:

@@ -126,16 +126,25 @@ class Engine:
 
     def add(self, event: Event) -> None:
         """Add one event (thread-safe)."""
-        self.add_batch((event,))
+        with self._lock:
+            self._events += 1
+            try:
+                self._run(iter((event,)))
+            except Exception as exc:
+                self._drop(f"malformed event ({type(exc).__name__})")
+                self._last_error = f"{type(exc).__name__}: {exc}"
+            if self._pending:
+                self._fire()
 
-    def emit(self, event: Event) -> None:
-        """Sink protocol of the SDK recorder (embedded mode): same as :meth:`add`."""
-        self.add_batch((event,))
+    emit = add  # sink protocol of the SDK recorder (embedded mode)
 
     def add_batch(self, events: Iterable[Event]) -> None:
         """Add events in arrival order; races found are reported through ``on_race``."""
+        if not isinstance(events, (list, tuple)):
+            events = list(events)
         with self._lock:
-            if isinstance(events, (list, tuple)) and len(events) >= _GC_PAUSE_MIN:
+            self._events += len(events)
+            if len(events) >= _GC_PAUSE_MIN:
                 # Like parse_batch: the analysis allocates small acyclic containers that all
                 # survive; young-generation collections over them (and over the batch just
                 # decoded) would cost more than the analysis itself.
@@ -171,11 +180,9 @@ class Engine:
         locs: dict[str, LocState] = {}
         append: Any = None
         indexed = False
-        n = 0
         na = 0
         try:
             for e in it:
-                n += 1
                 tid = e.trace_id
                 if tid != last_tid:
                     tr = traces.get(tid)
@@ -254,7 +261,6 @@ class Engine:
                     if e.kind == "AsyncSpawn":
                         self._note_spawn(tr, ext.get("task"), e)
         finally:
-            self._events += n
             self._accesses += na
 
     def _add_original(self, tr: _Trace, e: Event) -> int:

@@ -159,17 +159,7 @@ class TraceRaces:
         _task, _vc, _ep, site, code, _loop, _seg, _ev = y
         conc = st.conc
         if conc is not None:
-            reported = self.reported
-            for e in conc:
-                ec = e[4]
-                if (code | ec) & 1 and not (code & ec & 2):  # `y` is a thread: no loop rule
-                    s2 = e[3]
-                    k = (site, s2) if site <= s2 else (s2, site)
-                    if k not in reported:
-                        reported.add(k)
-                        self.found(
-                            "write-write" if code & ec & 1 else "read-write", loc, e, y, None
-                        )
+            self._report_pairs(loc, y, conc)  # `y` is a thread: the loop rule never applies
         entries = st.entries
         i = len(entries)
         while i:
@@ -211,17 +201,7 @@ class TraceRaces:
             else:
                 conc.append(e)
         if conc is not None:
-            reported = self.reported
-            for e in conc:
-                ec = e[4]
-                if (code | ec) & 1 and not (code & ec & 2) and (loop is None or loop != e[5]):
-                    s2 = e[3]
-                    k = (site, s2) if site <= s2 else (s2, site)
-                    if k not in reported:
-                        reported.add(k)
-                        self.found(
-                            "write-write" if code & ec & 1 else "read-write", loc, e, y, None
-                        )
+            self._report_pairs(loc, y, conc)
         if loop is not None:
             self._lost_updates(st, loc, y)
         if drop is not None:
@@ -231,6 +211,20 @@ class TraceRaces:
         st.last = y
         st.conc = conc
         return True
+
+    def _report_pairs(self, loc: str, y: Entry, conc: list[Entry]) -> None:
+        """Report ``y`` against the frontier entries concurrent with it (pair rule)."""
+        _task, _vc, _ep, site, code, loop, _seg, _ev = y
+        reported = self.reported
+        for e in conc:
+            ec = e[4]
+            if (code | ec) & 1 and not (code & ec & 2) and (loop is None or loop != e[5]):
+                s2 = e[3]
+                k = (site, s2) if site <= s2 else (s2, site)
+                if k not in reported:
+                    reported.add(k)
+                    sev = "write-write" if code & ec & 1 else "read-write"
+                    self.found(sev, loc, e, y, None)
 
     # ------------------------------------------------------------------ asyncio rule
 

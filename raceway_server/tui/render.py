@@ -151,7 +151,7 @@ def event_rows(detail: TraceDetail, pal: Palette, kind: str | None = None) -> li
         rows.append(_row(eid, [
             str(n), event_time(e, t0), task_name(detail, event_task(e)),
             Text(e.kind, pal.accent if not style else style),
-            Text(event_summary(e) + ("  [RACE]" if style else ""), style),
+            Text(event_summary(e, detail) + ("  [RACE]" if style else ""), style),
         ], detail=_event_detail(e, detail, pal), data=e))
     return rows
 
@@ -235,7 +235,7 @@ def tree_rows(detail: TraceDetail, pal: Palette, collapsed: set[str]) -> list[Ro
         style = pal.error if eid in racing else ""
         rows.append(_row(key, [
             Text("  " * depth + glyph + e.kind, style or pal.accent),
-            Text(f"{event_summary(e)}  {event_time(e, t0)}", style)],
+            Text(f"{event_summary(e, detail)}  {event_time(e, t0)}", style)],
             detail=_event_detail(e, detail, pal), data=e, children=len(kids) + (1 if child else 0)))
         if folded:
             return
@@ -329,7 +329,7 @@ def _lane_detail(task: str, evs: list[Event], detail: TraceDetail, pal: Palette)
         racing = race_event_ids(detail)
         for e in evs:
             style = pal.error if uuid_str(e.id) in racing else ""
-            head.append(line(f"  {event_time(e, t0):>14}  ", (f"{e.kind:<12} {event_summary(e)}", style)))
+            head.append(line(f"  {event_time(e, t0):>14}  ", (f"{e.kind:<12} {event_summary(e, detail)}", style)))
         return join_lines(head)
     return build
 
@@ -359,9 +359,10 @@ def _race_detail(race: dict[str, Any], pal: Palette) -> Callable[[], Text]:
 def _access_block(title: str, acc: dict[str, Any], pal: Palette) -> list[Text | str]:
     who = acc.get("task_name") or acc.get("task")
     kind = acc.get("task_kind") or "task"
+    ident = f" ({acc.get('task')})" if who != acc.get("task") else ""
     out: list[Text | str] = [
         line((title, pal.strong), f"  {acc.get('access_type', '?')} by {kind} ",
-             (f"{who!s}", pal.accent), f" ({acc.get('task')})"),
+             (f"{who!s}", pal.accent), ident),
         f"  at {acc.get('location', '?')}" + (f" in {acc['func']}()" if acc.get("func") else ""),
     ]
     if acc.get("value") is not None:

@@ -60,8 +60,9 @@ class ServerSource:
 
     # --- HTTP -----------------------------------------------------------------------------
 
-    def _get(self, path: str, params: Any = None) -> Any:
-        """GET ``path`` and return the envelope's ``data`` (see the module docstring)."""
+    def _get(self, path: str, params: Any = None, envelope: bool = True) -> Any:
+        """GET ``path`` and return the envelope's ``data``; ``envelope=False`` for the exports,
+        which answer the bare document on success (errors still come in an envelope)."""
         try:
             response = self._client.get(path, params=params)
         except httpx.TimeoutException:
@@ -89,6 +90,8 @@ class ServerSource:
                 f"{self.url}{path} answered HTTP {status} with a non-JSON body; "
                 "is this a Raceway server?"
             ) from None
+        if not envelope and status == 200 and isinstance(body, dict) and "success" not in body:
+            return body
         if not isinstance(body, dict) or "success" not in body:
             raise SourceError(f"{self.url}{path} answered without the Raceway envelope; is this a Raceway server?")
         if not body["success"]:
@@ -176,7 +179,7 @@ class ServerSource:
             notes.append(f"race counts of {skipped} large traces are shown when opened")
         if not todo:
             return notes
-        doc = self._get("/api/export/session", [("trace_id", r.trace_id) for r in todo])
+        doc = self._get("/api/export/session", [("trace_id", r.trace_id) for r in todo], envelope=False)
         found: dict[str, list[dict[str, Any]]] = {r.trace_id: [] for r in todo}
         for race in doc.get("races", []):
             found.setdefault(str(race.get("trace_id")), []).append(race)
@@ -186,7 +189,7 @@ class ServerSource:
 
     def trace(self, trace_id: str) -> TraceDetail:
         bundle = self._get(f"/api/traces/{trace_id}")
-        export = self._get(f"/api/traces/{trace_id}/export", {"format": "session"})
+        export = self._get(f"/api/traces/{trace_id}/export", {"format": "session"}, envelope=False)
         events = []
         bad = 0
         first_error = ""

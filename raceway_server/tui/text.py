@@ -115,8 +115,8 @@ def clock_text(vc: dict[str, int] | None) -> str:
     return "{" + ", ".join(f"{k}: {v}" for k, v in sorted(vc.items())) + "}"
 
 
-def event_summary(e: Event) -> str:
-    """One line that says what the event did, per kind."""
+def event_summary(e: Event, detail: TraceDetail | None = None) -> str:
+    """One line that says what the event did, per kind (task names from ``detail``)."""
     d = e.data
     ext = e.ext or {}
     kind = e.kind
@@ -127,12 +127,14 @@ def event_summary(e: Event) -> str:
     if kind in ("LockAcquire", "LockRelease"):
         verb = ext.get("sync") or ("acquire" if kind == "LockAcquire" else "release")
         return f"{verb} {d.get('lock_type', '')} {d.get('lock_id', '')}".strip()
+    named = ext.get("child_name") or (
+        task_name(detail, str(ext["child"])) if detail is not None and ext.get("child") else None)
     if kind == "AsyncSpawn":
-        child = ext.get("child_name") or ext.get("child") or d.get("task_id", "")
+        child = named or ext.get("child") or d.get("task_id", "")
         what = ext.get("child_kind") or "task"
         return f"start {what} {child}"
     if kind == "AsyncAwait":
-        child = ext.get("child_name") or ext.get("child") or d.get("future_id", "")
+        child = named or ext.get("child") or d.get("future_id", "")
         return f"join {child}" + (f" @ {d['awaited_at']}" if d.get("awaited_at") else "")
     if kind == "FunctionCall":
         return f"{d.get('function_name', '?')}() @ {d.get('file', '?')}:{d.get('line', '?')}"
@@ -162,7 +164,7 @@ def event_detail(e: Event, detail: TraceDetail, pal: Palette) -> Text:
     """Everything about one event: identity, metadata, payload, clock, extensions."""
     m = e.meta
     rows: list[Text | str] = [
-        line((f"{e.kind}", pal.accent), "  ", event_summary(e)),
+        line((f"{e.kind}", pal.accent), "  ", event_summary(e, detail)),
         f"id          {uuid_str(e.id)}",
         f"time        {format_timestamp(e.timestamp_ns)}",
         f"task        {task_label(detail, event_task(e))}",

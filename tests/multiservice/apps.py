@@ -44,14 +44,16 @@ def pid():
     return jsonify({"pid": os.getpid()})
 
 
-@flask_app.post("/forward")
-def forward():
-    """Calls the next service (``?to=URL``) with an instrumented httpx client, then counts."""
-    target = request.args["to"]
+@flask_app.post("/hop")
+def hop():
+    """``?next=URL1,URL2``: call the first with the rest as its ``next``; the last withdraws."""
+    targets = [t for t in request.args.get("next", "").split(",") if t]
+    if not targets:
+        return withdraw()
+    rest = ",".join(targets[1:])
     with httpx.Client(timeout=10) as client:
-        reply = client.post(target + "/withdraw?amount=1")
-    hits["n"] = hits["n"] + 1
-    return jsonify({"downstream": reply.json(), "headers": dict(reply.request.headers)})
+        reply = client.post(targets[0] + "/hop", params={"next": rest} if rest else None)
+    return jsonify({"downstream": reply.json(), "sent_headers": dict(reply.request.headers)})
 
 
 @flask_app.post("/echo-headers")
@@ -90,17 +92,16 @@ async def calm(request: Request) -> JSONResponse:
 
 
 async def relay(request: Request) -> JSONResponse:
-    target = request.query_params["to"]
+    """Like ``/hop`` with an instrumented httpx.AsyncClient."""
+    targets = [t for t in request.query_params.get("next", "").split(",") if t]
+    rest = ",".join(targets[1:])
     async with httpx.AsyncClient(timeout=10) as client:
-        reply = await client.post(target + "/withdraw?amount=1")
-    value = hits["n"]
-    await asyncio.sleep(0)
-    hits["n"] = value + 1
+        reply = await client.post(targets[0] + "/hop", params={"next": rest} if rest else None)
     return JSONResponse({"downstream": reply.json()})
 
 
 asgi_app = Starlette(routes=[
     Route("/counter", counter, methods=["POST"]),
     Route("/calm", calm, methods=["POST"]),
-    Route("/relay", relay, methods=["POST"]),
+    Route("/hop", relay, methods=["POST"]),
 ])

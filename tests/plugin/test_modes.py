@@ -193,3 +193,47 @@ def test_pytest_asyncio_tests_are_one_trace_each(pytester):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*::test_lost_update RACE*", "*::test_sequential PASSED*",
                                  "WARNING: RACE on Stock.count (lost-update)"])
+
+
+def test_server_dying_mid_run_keeps_local_verdicts(pytester):
+    import http.server
+    import threading
+
+    pytester.makepyfile(test_kernels=KERNELS + """
+import time
+
+def test_zz_after_the_server_died():
+    time.sleep(1.0)  # the server is gone by now
+    run2(bump, Box())
+""")
+
+    class Server(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+            threading.Thread(target=die).start()  # after its first batch
+
+        def log_message(self, *args):
+            pass
+
+    def die():
+        server.shutdown()
+        server.server_close()
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        result = pytester.runpytest_subprocess("--raceway", f"--raceway-server={url}",
+                                               "--raceway-json=s.json", *ARGS)
+    finally:
+        server.server_close()
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines([f"raceway: raceway server {url} unreachable or failing *"
+                                 "events not sent; verdicts are local and complete"])
+    counts = json.loads((pytester.path / "s.json").read_text())["summary"]["counts"]
+    assert counts["remote_sent"] > 0 and counts["remote_dropped"] > 0
+    assert counts["remote_sent"] + counts["remote_dropped"] == counts["events"]

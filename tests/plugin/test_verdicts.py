@@ -369,3 +369,16 @@ def test_helper_races():
     result = kernels.runpytest_subprocess("--raceway", "-v", *ARGS)
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["no races"])
+
+
+def test_a_test_failing_for_its_own_reason_still_shows_its_races(pytester):
+    pytester.makepyfile(KERNELS + """
+def test_assertion_and_race():
+    box = Box()
+    run2(bump, box)
+    assert box.value == 3
+""")
+    result = pytester.runpytest_subprocess("--raceway", "-v", "-k", "assertion", *ARGS)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*::test_assertion_and_race FAILED*", "*assert 2 == 3*",
+                                 "*- Captured raceway call -*", "WARNING: RACE on Box.value*"])

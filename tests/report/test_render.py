@@ -86,6 +86,7 @@ def test_golden_report(tmp_path: Path) -> None:
     stored = GOLD / "demo-session.json"
     if os.environ.get("RACEWAY_UPDATE_GOLD") == "1" or not stored.exists():
         fresh = demo_session(None)
+        assert len(fresh["races"]) == 3, "the engine must find the demo's 3 races before a golden update"
         fresh["settings"]["rootdir"] = "ROOT"
         stored.write_bytes(orjson.dumps(fresh, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
     session = orjson.loads(stored.read_bytes())
@@ -239,3 +240,23 @@ def test_assets_are_inlinable() -> None:
         assert "innerHTML" not in text and "insertAdjacentHTML" not in text and "eval(" not in text, name
     with pytest.raises(FileNotFoundError):
         asset("../pyproject.toml")
+
+
+def test_original_sdk_events_render_with_engine_clocks() -> None:
+    """Events from the original SDKs (no ``raceway`` extension) use the engine's clocks."""
+    def event(n: int, thread: str, access: str) -> dict[str, Any]:
+        return {
+            "id": f"00000000-0000-4000-8000-{n:012d}", "trace_id": "11111111-1111-4111-8111-111111111111",
+            "parent_id": None, "timestamp": f"2026-01-01T00:00:0{n}.000000Z",
+            "kind": {"StateChange": {"variable": "x", "old_value": None, "new_value": n, "location": f"a.ts:{n}", "access_type": access}},
+            "metadata": {"thread_id": thread, "process_id": 1, "service_name": "node-svc", "environment": "dev", "tags": {}, "duration_ns": None},
+            "causality_vector": [], "lock_set": [],
+        }
+    session = {"format": "raceway-session", "version": 1, "races": [], "tests": [], "summary": {},
+               "traces": {"11111111-1111-4111-8111-111111111111": {"test": "t", "events": [event(1, "t1", "Write"), event(2, "t2", "Write")]}}}
+    data = build_report_data(session)
+    trace = data["traces"][0]
+    assert trace["bad_events"] == 0 and len(trace["events"]) == 2
+    tasks = {trace["strings"][row[2]] for row in trace["events"]}
+    assert len(tasks) == 2 and all(trace["vcs"][row[9]] for row in trace["events"])  # reconstructed clocks
+    assert "<!doctype html>" in render_report(session)

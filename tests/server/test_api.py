@@ -283,7 +283,7 @@ def test_backpressure_is_503_with_retry_after(serve: Callable[..., RunningServer
     assert status["events_captured"] == 600 and status["ingestion"]["busy_rejections"] == 1
 
 
-# --- exports and the placeholder UI ------------------------------------------------------
+# --- exports and the web UI shell ------------------------------------------------------
 
 
 def test_exports(server: RunningServer) -> None:
@@ -304,10 +304,12 @@ def test_exports(server: RunningServer) -> None:
     assert list(everything["traces"]) == [tid]
 
 
-def test_placeholder_page_is_honest(server: RunningServer) -> None:
+def test_root_serves_the_web_ui_shell(server: RunningServer) -> None:
     page = get(server, "/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "placeholder" in page.text and "reports issue" in page.text
+    assert "placeholder" not in page.text
+    assert 'src="ui/raceway-core.js?v=' in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
 
 
 def test_openapi_describes_every_route(server: RunningServer) -> None:

@@ -1,7 +1,8 @@
 """Fixtures: a real server (uvicorn on 127.0.0.1, in a thread) and a real session file.
 
-The session comes from a real ``pytest --raceway --raceway-json`` run over a small racy suite
-(threads racing on a global, an asyncio lost update, a lock-protected counter), made once.
+Sessions: one built through the real engine from known events (exact assertions), and one from
+a real ``pytest --raceway --raceway-json`` run over a small racy suite (threads racing on a
+global, an asyncio lost update, a lock-protected counter), each made once per test session.
 """
 
 from __future__ import annotations
@@ -126,6 +127,16 @@ def serve() -> Iterator[Callable[..., LiveServer]]:
 
 @pytest.fixture(scope="session")
 def session_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A deterministic session: known races found by the real engine (``tui_builders``)."""
+    from tui_builders import engine_session
+
+    path = tmp_path_factory.mktemp("engine") / "session.json"
+    engine_session(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def plugin_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A session JSON from a real ``pytest --raceway`` run (the plugin, not a hand-made file)."""
     root = tmp_path_factory.mktemp("racy")
     (root / "test_racy_suite.py").write_text(textwrap.dedent(RACY_SUITE))

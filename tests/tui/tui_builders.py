@@ -12,7 +12,7 @@ import time
 import uuid
 from typing import Any
 
-from raceway_sdk.protocol.events import Event, Metadata, dumps_batch, new_event_id
+from raceway_sdk.protocol.events import Event, Metadata, dumps_batch, event_to_wire, new_event_id
 
 _n = itertools.count(1)
 
@@ -86,3 +86,133 @@ def quiet_trace(query_ms: float = 1.0) -> Trace:
 
 def body(traces: list[Trace]) -> bytes:
     return dumps_batch([e for t in traces for e in t.events])
+
+
+# --- a session document built through the real engine ---------------------------------------
+
+
+class Tasks:
+    """Happens-before clocks by the rules of docs/internals.md (fork and join)."""
+
+    def __init__(self, trace: Trace) -> None:
+        self.t = trace
+        self.vc: dict[str, dict[str, int]] = {}
+        self.info: dict[str, dict[str, Any]] = {}
+
+    def root(self, name: str) -> str:
+        task = self.t.task(name)
+        self.vc[task] = {task: 1}
+        self.info[task] = {"id": task, "name": name, "kind": "main", "parent": None,
+                           "created_at": None, "stack": None, "origin_trace": None, "loop": None}
+        return task
+
+    def fork(self, parent: str, name: str, kind: str, line: int, loop: str | None = None) -> str:
+        child = self.t.task(f"{name}-{len(self.vc)}")
+        stack = [["tests/test_shop.py", line, "test_body"]]
+        ext: dict[str, Any] = {"child": child, "child_name": name, "child_kind": kind, "stack": stack}
+        if loop is not None:
+            ext["child_loop"] = loop
+        self.t.emit(parent, self.vc[parent], "AsyncSpawn",
+                    {"task_id": str(uuid.uuid5(uuid.NAMESPACE_URL, child)), "spawned_by": parent}, **ext)
+        self.vc[child] = {**self.vc[parent], child: 1}
+        self.vc[parent] = {**self.vc[parent], parent: self.vc[parent][parent] + 1}
+        self.info[child] = {"id": child, "name": name, "kind": kind, "parent": parent,
+                            "created_at": f"tests/test_shop.py:{line}", "stack": stack,
+                            "origin_trace": self.t.id, "loop": loop}
+        return child
+
+    def join(self, parent: str, child: str) -> None:
+        joined = {k: max(self.vc[parent].get(k, 0), self.vc[child].get(k, 0))
+                  for k in self.vc[parent].keys() | self.vc[child].keys()}
+        joined[parent] = joined[parent] + 1
+        self.vc[parent] = joined
+        self.t.emit(parent, joined, "AsyncAwait",
+                    {"future_id": str(uuid.uuid5(uuid.NAMESPACE_URL, child)),
+                     "awaited_at": "tests/test_shop.py:30"}, child=child)
+
+    def access(self, task: str, variable: str, access: str, line: int, func: str,
+               value: Any = None, loop: str | None = None, seg: int | None = None) -> Event:
+        ext: dict[str, Any] = {"loc": variable, "func": func,
+                               "stack": [["shop/cart.py", line, func], ["tests/test_shop.py", 12, "test_body"]]}
+        if loop is not None:
+            ext.update(loop=loop, seg=seg)
+        if value is not None:
+            ext["value"] = value
+        return self.t.emit(task, self.vc[task], "StateChange",
+                           {"variable": variable, "old_value": None, "new_value": value,
+                            "location": f"shop/cart.py:{line}", "access_type": access}, **ext)
+
+
+def engine_session(path: Any) -> dict[str, Any]:
+    """Three tests: threads racing on ``cart.total`` (and a raced-on ``cart.items``), an asyncio
+    lost update on ``Account.balance``, and a race-free test; written like the plugin does."""
+    from raceway_server.engine.core import Engine
+
+    engine = Engine()
+    tests: list[dict[str, Any]] = []
+    traces: dict[str, Any] = {}
+    races: list[dict[str, Any]] = []
+
+    threads = Trace("python")
+    ts = Tasks(threads)
+    main = ts.root("MainThread")
+    a = ts.fork(main, "checkout-a", "thread", 14)
+    b = ts.fork(main, "checkout-b", "thread", 15)
+    for task, line in ((a, 40), (b, 40)):
+        ts.access(task, "cart.total", "Read", line, "add_item", 0)
+        ts.access(task, "cart.total", "Write", line + 1, "add_item", 5)
+    ts.access(a, "cart.items", "Write", 50, "append", 1)
+    ts.access(b, "cart.items", "Read", 52, "count")
+    ts.join(main, a)
+    ts.join(main, b)
+
+    lost = Trace("python")
+    tl = Tasks(lost)
+    loop_main = tl.root("MainThread")
+    d1 = tl.fork(loop_main, "deposit", "asyncio", 21, loop="loop-1")
+    d2 = tl.fork(loop_main, "deposit", "asyncio", 21, loop="loop-1")
+    tl.access(d1, "Account.balance", "Read", 60, "deposit", 0, "loop-1", 1)
+    tl.access(d2, "Account.balance", "Read", 60, "deposit", 0, "loop-1", 1)
+    tl.access(d1, "Account.balance", "Write", 62, "deposit", 10, "loop-1", 2)
+    tl.access(d2, "Account.balance", "Write", 62, "deposit", 10, "loop-1", 2)
+    tl.join(loop_main, d1)
+    tl.join(loop_main, d2)
+
+    quiet = Trace("python")
+    tq = Tasks(quiet)
+    solo = tq.root("MainThread")
+    tq.access(solo, "cart.total", "Write", 70, "reset", 0)
+
+    for nodeid, trace, tasks in (("tests/test_shop.py::test_threads_race", threads, ts),
+                                 ("tests/test_shop.py::test_lost_update", lost, tl),
+                                 ("tests/test_shop.py::test_quiet", quiet, tq)):
+        engine.add_batch(trace.events)
+        found = [dict(r.to_dict()) for r in engine.races(trace.trace_id)]
+        ids = []
+        for race in found:
+            race.update(id=len(races) + 1, trace_id=trace.id, test=nodeid, status="new",
+                        anchor=f"race-{len(races) + 1}", fails=True)
+            races.append(race)
+            ids.append(race["id"])
+        tests.append({"nodeid": nodeid, "trace_id": trace.id, "outcome": "failed" if ids else "passed",
+                      "race_failure": bool(ids), "races": ids})
+        if ids:
+            traces[trace.id] = {"test": nodeid, "events": [event_to_wire(e) for e in trace.events],
+                                "tasks": tasks.info}
+    by_severity: dict[str, int] = {}
+    for race in races:
+        by_severity[race["severity"]] = by_severity.get(race["severity"], 0) + 1
+    doc = {
+        "format": "raceway-session", "version": 1, "generated_at": "2026-01-01T00:00:00.000Z",
+        "settings": {}, "tests": tests, "races": races, "traces": traces,
+        "summary": {"tests": 3, "racing_tests": sum(1 for t in tests if t["races"]),
+                    "races": len(races), "by_severity": by_severity, "new": len(races),
+                    "baseline": 0, "suppressed": 0, "failing": len(races),
+                    "events": sum(len(t.events) for t in (threads, lost, quiet)), "dropped": 0,
+                    "not_instrumented": [], "notes": []},
+    }
+    import orjson
+
+    with open(path, "wb") as f:
+        f.write(orjson.dumps(doc, default=str))
+    return doc

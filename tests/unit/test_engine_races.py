@@ -535,3 +535,75 @@ def test_benchmark_quick_mode_prints_figures() -> None:
     assert figures["quick"] is True and figures["events"] == 200_000
     for key in ("events_per_s", "oracle_speedup_10k", "scaling_4x", "peak_rss_mb"):
         assert figures[key] > 0
+
+
+def test_malformed_events_are_counted_and_the_batch_goes_on() -> None:
+    tb = TraceBuilder()
+    _, t1, t2 = _two_workers(tb)
+    broken = tb.write(t1, "x", "a.py:1")
+    broken.vc = [["p1/2", 1]]  # type: ignore[assignment]  # not a dict
+    tb.write(t1, "x", "a.py:1")
+    tb.write(t2, "x", "b.py:1")
+    engine = Engine()
+    engine.add_batch([*tb.events[:3], {"not": "an event"}, *tb.events[3:]])  # type: ignore[list-item]
+    s = engine.stats()
+    assert s["dropped"] == 2 and s["last_error"]
+    assert set(s["dropped_by_reason"]) == {"malformed event (AttributeError)"}
+    assert [r.key for r in engine.races()] == [("a.py:1", "b.py:1")]
+
+
+def test_embedded_sink_with_the_recorder_and_real_threads() -> None:
+    """The engine as the recorder's sink: real threads, real lock, clocks from the SDK."""
+    from raceway_sdk import _recorder as rec
+
+    engine = Engine()
+    trace = 0x1234_5678
+    old_trace = rec.current_trace()
+    old_sink = rec.set_sink(engine)
+    rec.set_trace(trace)
+    site_r = rec.register_site("bank.py", 10, "deposit", "Account.balance")
+    site_w = rec.register_site("bank.py", 11, "deposit", "Account.balance")
+
+    class Account:
+        balance = 0
+
+    acct = Account()
+    lock = threading.Lock()
+
+    def deposit(state: object, locked: bool) -> None:
+        token = rec.activate(state)  # type: ignore[arg-type]
+        try:
+            if locked:
+                lock.acquire()
+                rec.acquire(lock, "threading.Lock")
+            rec.access(acct, "balance", "Read", site_r)
+            value = acct.balance
+            rec.access(acct, "balance", "Write", site_w)
+            acct.balance = value + 1
+            if locked:
+                rec.release(lock, "threading.Lock")
+                lock.release()
+        finally:
+            rec.finish(state)  # type: ignore[arg-type]
+            rec.deactivate(token)
+
+    try:
+        found: list[set[tuple[str, str]]] = []
+        for locked in (True, False):
+            before = len(engine.races())
+            states = [rec.fork("thread", f"depositor-{i}") for i in range(2)]
+            threads = [threading.Thread(target=deposit, args=(s, locked)) for s in states]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            for s in states:
+                rec.join(s)
+            found.append({r.key for r in engine.races()[before:]})
+    finally:
+        rec.set_sink(old_sink)
+        rec.set_trace(old_trace)
+    assert found[0] == set()  # locked: ordered by the lock's clock
+    assert found[1] == {("bank.py:10", "bank.py:11"), ("bank.py:11", "bank.py:11")}
+    race = engine.races(trace)[0]
+    assert race.first.task_name.startswith("depositor-") and race.first.task_kind == "thread"

@@ -1,0 +1,287 @@
+"""The TUI on a saved session from a real ``pytest --raceway --raceway-json`` run (Pilot)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+
+from raceway_server.tui.app import RacewayApp
+from raceway_server.tui.session_source import SessionSource
+from raceway_server.tui.views import View
+
+SIZE = (170, 50)
+
+
+async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
+    """Let debounce timers fire and worker threads finish."""
+    for _ in range(3):
+        await pilot.pause(0.2)
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def text_of(app: RacewayApp, name: str) -> str:
+    """Everything a view shows: summary, every row, the detail of the highlighted row."""
+    view = app.query_one(f"#{name}", View)
+    rows = "\n".join(" | ".join(c.plain for c in r.cells) for r in view.table.rows_data)
+    return f"{view.summary.content.plain}\n{rows}\n{view.detail.content.plain}"
+
+
+def select_trace(app: RacewayApp, needle: str) -> None:
+    table = app.trace_table
+    index = next(i for i, r in enumerate(table.rows_data) if needle in r.search)
+    table.move_cursor(row=index)
+
+
+@pytest.mark.asyncio
+async def test_trace_list_flags_racing_tests_and_dashboard(session_file: Path) -> None:
+    app = RacewayApp(SessionSource(session_file))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        rows = {r.data.label.split(" [")[0]: r for r in app.trace_table.rows_data}
+        assert set(rows) == {
+            "tests/test_shop.py::test_threads_race",
+            "tests/test_shop.py::test_lost_update",
+            "tests/test_shop.py::test_quiet",
+        }
+        threads = rows["tests/test_shop.py::test_threads_race"]
+        assert threads.cells[0].plain == "!" and threads.cells[3].plain == "3"
+        assert threads.data.outcome == "failed" and "[failed]" in threads.cells[1].plain
+        quiet = rows["tests/test_shop.py::test_quiet"]
+        assert quiet.cells[0].plain == " " and quiet.cells[3].plain == "0"
+        assert quiet.cells[2].plain == "-"  # events are stored only for racing traces
+        assert app.trace_table.rows_data[-1].key == quiet.key  # racing traces first
+        dash = text_of(app, "dashboard")
+        assert "races 4" in dash and "racing traces 2" in dash
+        assert "write-write 1, lost-update 1, read-write 2" in dash
+        assert "cart.total: 4 / 1 / 2" in dash and "Account.balance: 4 / 1 / 1" in dash
+        assert "lost-update | Account.balance | deposit / deposit" in dash
+        assert app.error is None
+
+
+@pytest.mark.asyncio
+async def test_each_view_shows_the_trace(session_file: Path) -> None:
+    app = RacewayApp(SessionSource(session_file))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        select_trace(app, "test_threads_race")
+        await settle(pilot)
+        assert app.detail is not None and app.detail.title.endswith("test_threads_race")
+
+        await pilot.press("2")
+        events = text_of(app, "events")
+        assert "start thread checkout-a" in events and "join checkout-b" in events
+        racing = [ln for ln in events.splitlines() if ln.endswith("[RACE]")]
+        involved = {r[side]["event_id"] for r in app.detail.races for side in ("first", "second")}
+        assert len(app.detail.races) == 3 and len(racing) == len(involved) >= 4
+        assert all("cart." in ln for ln in racing)
+
+        await pilot.press("tab")  # tree
+        tree = text_of(app, "tree")
+        lines = tree.splitlines()
+        spawn = next(i for i, ln in enumerate(lines) if "start thread checkout-a" in ln)
+        child = next(i for i, ln in enumerate(lines)
+                     if "checkout-a (" in ln and "thread started at tests/test_shop.py:14" in ln)
+        assert child == spawn + 1  # the started thread nests under its spawn
+        indent = len(lines[child]) - len(lines[child].lstrip())
+        assert indent > len(lines[spawn]) - len(lines[spawn].lstrip())
+
+        await pilot.press("tab")  # timeline
+        view = app.query_one("#timeline", View)
+        lanes = {r.cells[0].plain: r.cells[1].plain for r in view.table.rows_data}
+        assert set(lanes) == {"MainThread", "checkout-a", "checkout-b"}
+        assert "!" in lanes["checkout-a"] and "!" in lanes["checkout-b"]
+        assert "!" not in lanes["MainThread"]
+        assert lanes["MainThread"].count("+") == 2 and lanes["MainThread"].count("<") == 2
+
+        await pilot.press("tab")  # races
+        races = text_of(app, "races")
+        assert races.count("checkout-a ↔ checkout-b") == 3
+        for part in ("First access", "Second access", "stack:", "#0 add_item", "value 0",
+                     "thread checkout-a was started at tests/test_shop.py:14",
+                     "thread checkout-b was started at tests/test_shop.py:15",
+                     "Missing happens-before edge", "No happens-before edge between"):
+            assert part in races, part
+        # the clocks say why: each side's clock has not seen the other task's access
+        shown = app.query_one("#races", View).table.rows_data[0].data
+        first, second = shown["first"]["task"], shown["second"]["task"]
+        assert f"{second}'s clock had seen {first} only up to 0" in races
+
+        await pilot.press("tab")  # critical path
+        crit = text_of(app, "critical")
+        assert "Critical path" in crit and "AsyncSpawn" in crit and "AsyncAwait" in crit
+
+        await pilot.press("tab")  # audit trail
+        audit = text_of(app, "audit")
+        assert audit.splitlines()[1].startswith("cart.total | 4 | 2 | 2 | ")  # racing first
+        assert "Audit trail of cart.total" in audit and "RACE 1" in audit and "✗" in audit
+
+        await pilot.press("tab")  # dependencies
+        assert "Services python" in text_of(app, "deps")
+        await pilot.press("tab")  # anomalies
+        assert "No anomalies" in text_of(app, "anomalies")
+        await pilot.press("tab")  # wraps to the dashboard
+        assert app.current_view.id == "dashboard"
+        await pilot.press("shift+tab")
+        assert app.current_view.id == "anomalies"
+
+
+@pytest.mark.asyncio
+async def test_lost_update_race_and_dashboard_enter(session_file: Path) -> None:
+    app = RacewayApp(SessionSource(session_file))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("l")  # into the dashboard's race table
+        dash = app.query_one("#dashboard", View).table
+        assert app.focused is dash
+        index = next(i for i, r in enumerate(dash.rows_data) if r.data["severity"] == "lost-update")
+        dash.move_cursor(row=index)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.current_view.id == "races"
+        assert app.detail is not None and app.detail.title.endswith("test_lost_update")
+        races = text_of(app, "races")
+        assert "lost-update" in races and "Stale read" in races and "Account.balance" in races
+        assert "asyncio deposit" in races
+
+
+@pytest.mark.asyncio
+async def test_vim_navigation_search_and_help(session_file: Path) -> None:
+    app = RacewayApp(SessionSource(session_file))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.trace_table
+        assert app.focused is table and table.cursor_row == 0
+        await pilot.press("j")
+        assert table.cursor_row == 1
+        await pilot.press("G")
+        assert table.cursor_row == table.row_count - 1
+        await pilot.press("k")
+        assert table.cursor_row == table.row_count - 2
+        await pilot.press("g")
+        assert table.cursor_row == 0
+        await settle(pilot)
+
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input)
+        await pilot.press(*"quiet", "enter")
+        assert app.focused is table
+        assert "test_quiet" in table.current.search  # type: ignore[union-attr]
+        await settle(pilot)
+        assert app.detail is not None and app.detail.title.endswith("test_quiet")
+        assert "stores events only for traces with races" in " ".join(app.detail.notes)
+
+        await pilot.press("slash", *"test_", "enter")  # matches every row: n / N walk them
+        first = table.cursor_row
+        await pilot.press("n")
+        assert table.cursor_row == (first + 1) % table.row_count
+        await pilot.press("N")
+        assert table.cursor_row == first
+
+        select_trace(app, "test_threads_race")
+        await settle(pilot)
+        await pilot.press("2", "l")  # events view, focus its table
+        events = app.query_one("#events", View)
+        assert app.focused is events.table
+        total = len(events.table.rows_data)
+        await pilot.press("f")  # filter by the first kind present
+        kind = events.kind  # type: ignore[attr-defined]
+        assert kind is not None
+        assert 0 < len(events.table.rows_data) < total
+        assert all(r.data.kind == kind for r in events.table.rows_data)
+        await pilot.press("c")
+        assert len(events.table.rows_data) == total
+        await pilot.press("l")
+        assert app.focused is events.detail_pane
+        await pilot.press("h", "h")
+        assert app.focused is table
+        before = table.cursor_row
+        await pilot.press("left_square_bracket")
+        assert table.cursor_row == before - 1
+        await pilot.press("right_square_bracket")
+        assert table.cursor_row == before
+        await settle(pilot)
+
+        await pilot.press("3", "l")  # tree: Enter folds a task
+        tree = app.query_one("#tree", View)
+        before = len(tree.table.rows_data)
+        assert tree.table.current is not None and tree.table.current.key.startswith("task:")
+        await pilot.press("enter")
+        assert len(tree.table.rows_data) == 1 < before
+        await pilot.press("space")
+        assert len(tree.table.rows_data) == before
+
+        await pilot.press("question_mark")
+        assert app.screen.__class__.__name__ == "HelpScreen"
+        await pilot.press("escape")
+        assert app.screen.__class__.__name__ != "HelpScreen"
+        await pilot.press("t")
+        assert app.current_theme.dark is False
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+def _cli(args: list[str], env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RACEWAY")}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "raceway_server", "tui", *args],
+                          capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_dumb_terminal_prints_plain_summary(plugin_session: Path, tmp_path: Path) -> None:
+    """`raceway tui SESSION` on a real plugin session, stdout a pipe and TERM=dumb."""
+    doc = json.loads(plugin_session.read_text())
+    assert doc["races"], "the racy suite must produce races"
+    proc = _cli([str(plugin_session)], {"TERM": "dumb"})
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "\x1b[" not in out  # no escape sequences at all
+    assert f"races {doc['summary']['races']}" in out
+    for race in doc["races"]:
+        assert f"RACE #{race['id']} {race['severity']} on {race['variable']}" in out
+        assert f"! {race['test']}" in out
+    assert out.count("Missing happens-before edge") == len(doc["races"])
+
+    missing = _cli([str(tmp_path / "nope.json")])
+    assert missing.returncode == 2
+    assert "cannot read session file" in missing.stderr and "Traceback" not in missing.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "something-else"}')
+    wrong = _cli([str(bad)])
+    assert wrong.returncode == 2 and "session.format must be 'raceway-session'" in wrong.stderr
+    both = _cli([str(plugin_session), "--server", "http://127.0.0.1:1"])
+    assert both.returncode == 2 and "not both" in both.stderr
+
+
+@pytest.mark.asyncio
+async def test_plugin_session_races_are_all_shown(plugin_session: Path) -> None:
+    doc = json.loads(plugin_session.read_text())
+    app = RacewayApp(SessionSource(plugin_session))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert len(app.trace_table.rows_data) == len(doc["tests"])
+        await pilot.press("5")
+        for race in doc["races"]:
+            select_trace(app, race["trace_id"])
+            await settle(pilot)
+            rows = app.query_one("#races", View).table.rows_data
+            assert f"race:{race['id']}" in {r.key for r in rows}
+            assert race["variable"] in text_of(app, "races")
+
+
+def test_session_file_rewritten_is_picked_up(session_file: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "s.json"
+    doc = json.loads(session_file.read_text())
+    copy.write_text(json.dumps(doc))
+    source = SessionSource(copy)
+    assert len(source.snapshot().traces) == 3
+    doc["tests"] = doc["tests"][:1]
+    doc["traces"] = {k: v for k, v in doc["traces"].items() if k == doc["tests"][0]["trace_id"]}
+    copy.write_text(json.dumps(doc) + " ")
+    assert len(source.snapshot().traces) == 1
