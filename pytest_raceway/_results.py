@@ -88,7 +88,7 @@ class Results:
         by_severity: dict[str, int] = {}
         for race in reported:
             by_severity[race["severity"]] = by_severity.get(race["severity"], 0) + 1
-        racing = {r.get("test") for r in reported if r.get("test")}
+        racing = {r["test"] for r in reported if not str(r.get("test", "<")).startswith("<")}
         return {
             "tests": len(self.tests),
             "racing_tests": len(racing),

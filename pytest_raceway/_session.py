@@ -380,8 +380,13 @@ class RacewayPlugin:
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
         result = yield
         if self.armed:
-            # races outside tests, and in tests' traces from events that came after the test
-            for run in (self.session_run, *self.finished):
+            # races outside tests, in tests' traces from events that came after the test, and in
+            # traces no test owns (a child process that made up its own trace id)
+            orphans = [_TestRun(f"<trace {uuid.UUID(int=tid)}>", tid, {}, self.settings)
+                       for tid in self.engine.trace_ids() if tid not in self.trace_tests]
+            for run in orphans:
+                run.ended = True
+            for run in (self.session_run, *self.finished, *orphans):
                 known = len(run.anchors)
                 self.session_failing += self._collect(run)
                 if len(run.anchors) != known:

@@ -474,11 +474,27 @@ def openapi_document() -> S:
         },
         "/": {
             "get": {
-                "summary": "Web UI (placeholder until the reports issue ships the UI)",
+                "summary": "Web UI shell (public: holds no data; the UI reads the API with the key)",
                 "tags": ["ui"],
                 "responses": {
                     "200": {"description": "HTML", "content": {"text/html": {"schema": STR}}},
                     "default": {"description": "Error envelope", **_json(ERROR)},
+                },
+            }
+        },
+        "/ui/{name}": {
+            "get": {
+                "summary": "Web UI static asset (our own JS and CSS, content-hashed URLs)",
+                "tags": ["ui"],
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": STR},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Asset",
+                        "content": {"text/javascript": {"schema": STR}, "text/css": {"schema": STR}},
+                    },
+                    "404": {"description": "Unknown asset", "content": {"text/plain": {"schema": STR}}},
                 },
             }
         },

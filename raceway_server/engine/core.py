@@ -53,9 +53,10 @@ class _Trace:
         """Every analysable access of the trace as ``(loc, entry)``, in arrival order."""
         orig = self.orig
         for e in self.events:
-            if e.kind != "StateChange":
-                continue
-            item = _entry_of(e, orig)
+            try:
+                item = _entry_of(e, orig) if e.kind == "StateChange" else None
+            except Exception:  # malformed: already counted as dropped when it arrived
+                item = None
             if item is not None:
                 yield item
 

@@ -262,7 +262,7 @@ class RacewayApp(App[None]):
             self.trace_message = "No traces yet." if not snap.traces else ""
             self._mark_trace_views()
         elif current.key != self.selected or force:
-            self.select_trace(current.key, delay=0.0)
+            self.select_trace(current.key, delay=0.0, force=force)
         else:
             row = next((t for t in snap.traces if t.trace_id == current.key), None)
             before = old.get(current.key)
@@ -271,13 +271,14 @@ class RacewayApp(App[None]):
                 self.select_trace(current.key, delay=0.0)
         self.render_chrome()
 
-    def select_trace(self, trace_id: str, delay: float = 0.15) -> None:
-        """Load ``trace_id`` after ``delay`` (debounce while the cursor moves)."""
+    def select_trace(self, trace_id: str, delay: float = 0.15, force: bool = False) -> None:
+        """Load ``trace_id`` after ``delay`` (debounce while the cursor moves); ``force``
+        bypasses the cache (an explicit refresh)."""
         self.selected = trace_id
         if self._load_timer is not None:
             self._load_timer.stop()
         if delay <= 0:
-            self.load_trace(trace_id)
+            self.load_trace(trace_id, force)
         else:
             self._load_timer = self.set_timer(delay, lambda: self.load_trace(trace_id))
 
@@ -286,11 +287,11 @@ class RacewayApp(App[None]):
         row = next((t for t in snap.traces if t.trace_id == trace_id), None) if snap else None
         return (row.event_count, row.race_count) if row else (-1, None)
 
-    def load_trace(self, trace_id: str) -> None:
+    def load_trace(self, trace_id: str, force: bool = False) -> None:
         if trace_id != self.selected:
             return
         cached = self._details.get(trace_id)
-        if cached is not None and cached[0] == self._row_version(trace_id):
+        if not force and cached is not None and cached[0] == self._row_version(trace_id):
             self.apply_detail(cached[1])
             return
         self.trace_message = f"Loading trace {trace_id}…"

@@ -204,6 +204,14 @@ def tree_rows(detail: TraceDetail, pal: Palette, collapsed: set[str]) -> list[Ro
     placed: set[str] = set()
     t0 = trace_bounds(detail.events)[0]
 
+    def hide_below(task: str) -> None:
+        """A folded node hides its tasks: mark them placed so they are not shown as roots."""
+        todo = [task]
+        while todo:
+            current = todo.pop()
+            placed.add(current)
+            todo.extend(t for t, p in parents.items() if p == current and t not in placed)
+
     def add_task(task: str, depth: int) -> None:
         if task in placed:
             return
@@ -220,6 +228,7 @@ def tree_rows(detail: TraceDetail, pal: Palette, collapsed: set[str]) -> list[Ro
             Text(f"{kind}{where}, {n} events", pal.muted)], children=n,
             detail=_lane_detail(task, by_task.get(task, []), detail, pal)))
         if folded:
+            hide_below(task)
             return
         for e in by_task.get(task, []):
             add_event(e, depth + 1)
@@ -238,6 +247,8 @@ def tree_rows(detail: TraceDetail, pal: Palette, collapsed: set[str]) -> list[Ro
             Text(f"{event_summary(e, detail)}  {event_time(e, t0)}", style)],
             detail=_event_detail(e, detail, pal), data=e, children=len(kids) + (1 if child else 0)))
         if folded:
+            if child:
+                hide_below(child)
             return
         for kid in kids:
             add_event(kid, depth + 1)

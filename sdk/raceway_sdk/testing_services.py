@@ -161,12 +161,35 @@ if pytest is not None:
 
     @pytest.fixture
     def raceway_services() -> Iterator[Services]:
-        """Start instrumented services with ``.start(file, attr, name=...)``; all are stopped."""
+        """Start instrumented services with ``.start(file, attr, name=...)``; all are stopped.
+
+        While the recorder is on in this process (``pytest --raceway``), the httpx/requests
+        instrumentation is on too, so the test's own requests carry its clock.
+        """
         services = Services()
+        clients = _client_instrumentation()
         try:
             yield services
         finally:
-            services.stop_all()
+            try:
+                services.stop_all()
+            finally:
+                if clients is not None:
+                    clients.uninstall()
+
+
+def _client_instrumentation() -> Any:
+    """Install the HTTP client patches if the recorder is on and nobody did; the module or None."""
+    from raceway_sdk import _recorder as rec
+
+    if rec.get_sink() is None:
+        return None
+    from raceway_sdk.instrument import http_clients
+
+    if http_clients.is_installed():
+        return None
+    http_clients.install()
+    return http_clients
 
 
 # --------------------------------------------------------------------------- the child side

@@ -69,3 +69,61 @@ def test_norace_http_config_written_before_start():
         assert get(server) == "hello"
     finally:
         stop(server, thread)
+
+
+def two_services(locked):
+    """Service A forwards every request to service B, which counts them."""
+    stats = Stats()
+    lock = threading.Lock()
+
+    class Backend(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if locked:
+                with lock:
+                    stats.hits += 1
+            else:
+                stats.hits += 1
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Backend)
+
+    class Frontend(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = get(backend).encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    frontend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Frontend)
+    servers = []
+    for server in (backend, frontend):
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+        thread.start()
+        servers.append((server, thread))
+    try:
+        clients = [threading.Thread(target=get, args=(frontend,)) for _ in range(2)]
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join()
+    finally:
+        for server, thread in servers:
+            stop(server, thread)
+
+
+def test_race_two_services_shared_counter():
+    two_services(locked=False)
+
+
+def test_norace_two_services_counter_under_lock():
+    two_services(locked=True)

@@ -237,3 +237,22 @@ def test_zz_after_the_server_died():
     counts = json.loads((pytester.path / "s.json").read_text())["summary"]["counts"]
     assert counts["remote_sent"] > 0 and counts["remote_dropped"] > 0
     assert counts["remote_sent"] + counts["remote_dropped"] == counts["events"]
+
+
+def test_events_of_an_unknown_trace_are_not_lost(pytester):
+    child = CHILD.replace('parse_uuid(os.environ["RACEWAY_TRACE_ID"])', "12345")
+    pytester.makepyfile(child_service=child)
+    pytester.makepyfile(
+        """
+        import subprocess, sys
+
+        def test_service_with_its_own_trace():
+            subprocess.run([sys.executable, "child_service.py"], check=True)
+        """
+    )
+    result = pytester.runpytest_subprocess("--raceway", *ARGS)
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["1 race(s) in 0 test(s): *",
+                                 "  <trace 00000000-0000-0000-0000-000000003039>: RACE on *",
+                                 "1 race(s) outside any test *", "WARNING: RACE on orders.total*"])

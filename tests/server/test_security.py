@@ -44,7 +44,7 @@ def test_every_key_form_is_accepted(secured: RunningServer, how: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/openapi.json", "/health", "/status", "/api/traces", "/api/live", "/api/export/session"]
+    "path", ["/openapi.json", "/health", "/status", "/api/traces", "/api/live", "/api/export/session"]
 )
 def test_everything_but_auth_routes_needs_a_key(secured: RunningServer, path: str) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"X-Raceway-Key": KEY[:-1]}):
@@ -57,12 +57,27 @@ def test_everything_but_auth_routes_needs_a_key(secured: RunningServer, path: st
     assert secured.service.catalog.event_count == 0
 
 
+def test_ui_shell_is_public_but_carries_no_data(secured: RunningServer) -> None:
+    """The shell only holds our JS/CSS and a login prompt; every byte of data needs the key."""
+    post = httpx.post(secured.url + "/events", content=body(racing_trace()[1]),
+                      headers={"X-Raceway-Key": KEY})
+    assert post.status_code == 200
+    page = httpx.get(secured.url + "/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert secured.service.catalog.event_count > 0
+    import uuid
+
+    for trace_id in secured.service.catalog.traces:
+        assert str(uuid.UUID(int=trace_id)) not in page.text
+    assert httpx.get(secured.url + "/api/traces").status_code == 401
+
+
 def test_ui_login_session_grants_access_and_logout_ends_it(secured: RunningServer) -> None:
     with httpx.Client(base_url=secured.url) as client:
         assert client.get("/auth/check").json() == {"authenticated": False, "auth_required": True}
         wrong = client.post("/auth/login", json={"password": "nope"})
         assert wrong.status_code == 401 and wrong.json() == {"success": False, "message": "Invalid password"}
-        assert client.get("/").status_code == 401
+        assert client.get("/api/traces").status_code == 401
         good = client.post("/auth/login", json={"password": "hunter2"})
         assert good.json() == {"success": True, "message": "Login successful"}
         cookie = good.headers["set-cookie"]

@@ -12,26 +12,12 @@ import httpx
 import pytest
 from conftest import LiveServer
 from tui_builders import body, quiet_trace, shop_trace
+from tui_pilot import SIZE, cli, settle, text_of
 
 from raceway_server.storage.throwaway import free_port
 from raceway_server.tui.app import RacewayApp
 from raceway_server.tui.server_source import ServerSource
 from raceway_server.tui.views import View
-
-SIZE = (170, 50)
-
-
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(3):
-        await pilot.pause(0.2)
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def text_of(app: RacewayApp, name: str) -> str:
-    view = app.query_one(f"#{name}", View)
-    rows = "\n".join(" | ".join(c.plain for c in r.cells) for r in view.table.rows_data)
-    return f"{view.summary.content.plain}\n{rows}\n{view.detail.content.plain}"
 
 
 def shop_server(serve: Callable[..., LiveServer], **settings: object) -> tuple[LiveServer, str]:
@@ -173,12 +159,6 @@ def test_not_a_raceway_server_and_bad_urls(serve: Callable[..., LiveServer]) -> 
         source.trace("not-a-uuid")
 
 
-def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("RACEWAY")}
-    clean.update(env)
-    return subprocess.run([sys.executable, "-m", "raceway_server", "tui", *args],
-                          capture_output=True, text=True, timeout=60, env=clean)
-
 
 def test_cli_plain_summary_against_raceway_serve() -> None:
     """`raceway serve` as its own process, `raceway tui --server` into a pipe (plain text)."""
@@ -204,19 +184,19 @@ def test_cli_plain_summary_against_raceway_serve() -> None:
                        headers={"Authorization": "Bearer k1", "Content-Type": "application/json"})
         assert r.status_code == 200, r.text
 
-        ok = _cli("--server", url, RACEWAY_API_KEY="k1")
+        ok = cli("--server", url, RACEWAY_API_KEY="k1")
         assert ok.returncode == 0, ok.stderr
         assert f"Raceway — {url}" in ok.stdout and "races 1" in ok.stdout
-        assert f"! frontend, backend" not in ok.stdout  # services are listed sorted
+        assert "! frontend, backend" not in ok.stdout  # services are listed sorted
         assert "! backend, frontend" in ok.stdout and shop.id in ok.stdout
         assert "RACE #1 write-write on orders" in ok.stdout and "\x1b[" not in ok.stdout
 
-        denied = _cli("--server", url, "--api-key", "wrong")
+        denied = cli("--server", url, "--api-key", "wrong")
         assert denied.returncode == 2 and "rejected the API key" in denied.stderr
         assert "Traceback" not in denied.stderr
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-    gone = _cli("--server", url)
+    gone = cli("--server", url)
     assert gone.returncode == 2 and "cannot reach the Raceway server" in gone.stderr
     assert "Traceback" not in gone.stderr

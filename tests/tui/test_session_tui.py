@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from textual.widgets import Input
+from tui_pilot import SIZE, cli, settle, text_of
 
 from raceway_server.tui.app import RacewayApp
 from raceway_server.tui.session_source import SessionSource
 from raceway_server.tui.views import View
-
-SIZE = (170, 50)
-
-
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    """Let debounce timers fire and worker threads finish."""
-    for _ in range(3):
-        await pilot.pause(0.2)
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def text_of(app: RacewayApp, name: str) -> str:
-    """Everything a view shows: summary, every row, the detail of the highlighted row."""
-    view = app.query_one(f"#{name}", View)
-    rows = "\n".join(" | ".join(c.plain for c in r.cells) for r in view.table.rows_data)
-    return f"{view.summary.content.plain}\n{rows}\n{view.detail.content.plain}"
 
 
 def select_trace(app: RacewayApp, needle: str) -> None:
@@ -227,18 +208,12 @@ async def test_vim_navigation_search_and_help(session_file: Path) -> None:
     assert app.return_code == 0
 
 
-def _cli(args: list[str], env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RACEWAY")}
-    env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "raceway_server", "tui", *args],
-                          capture_output=True, text=True, timeout=60, env=env)
-
 
 def test_dumb_terminal_prints_plain_summary(plugin_session: Path, tmp_path: Path) -> None:
     """`raceway tui SESSION` on a real plugin session, stdout a pipe and TERM=dumb."""
     doc = json.loads(plugin_session.read_text())
     assert doc["races"], "the racy suite must produce races"
-    proc = _cli([str(plugin_session)], {"TERM": "dumb"})
+    proc = cli(str(plugin_session), TERM="dumb")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "\x1b[" not in out  # no escape sequences at all
@@ -248,14 +223,14 @@ def test_dumb_terminal_prints_plain_summary(plugin_session: Path, tmp_path: Path
         assert f"! {race['test']}" in out
     assert out.count("Missing happens-before edge") == len(doc["races"])
 
-    missing = _cli([str(tmp_path / "nope.json")])
+    missing = cli(str(tmp_path / "nope.json"))
     assert missing.returncode == 2
     assert "cannot read session file" in missing.stderr and "Traceback" not in missing.stderr
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something-else"}')
-    wrong = _cli([str(bad)])
+    wrong = cli(str(bad))
     assert wrong.returncode == 2 and "session.format must be 'raceway-session'" in wrong.stderr
-    both = _cli([str(plugin_session), "--server", "http://127.0.0.1:1"])
+    both = cli(str(plugin_session), "--server", "http://127.0.0.1:1")
     assert both.returncode == 2 and "not both" in both.stderr
 
 
