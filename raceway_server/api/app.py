@@ -8,7 +8,6 @@ live streams, then flushes and closes storage.
 from __future__ import annotations
 
 import contextlib
-import html
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from raceway_server.api.live import LiveFeed
@@ -29,7 +28,7 @@ from raceway_server.api.responses import ApiError, JSONResponse, fail
 from raceway_server.api.routes import Handlers, api_routes
 from raceway_server.api.security import SESSION_COOKIE, SESSION_MAX_AGE, Guard, Sessions
 from raceway_server.config import Config
-from raceway_server.service import VERSION, Service
+from raceway_server.service import Service
 from raceway_server.web import web_routes
 
 log = logging.getLogger(__name__)
