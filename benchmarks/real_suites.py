@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ from _venv import Venv, VenvError  # noqa: E402
 #: name, PyPI requirement, import package, test dependencies, pytest arguments (in the sdist).
 SUITES: list[dict[str, Any]] = [
     {"name": "pykka", "req": "pykka==4.1.1", "package": "pykka",
-     "deps": ["pytest-mock"], "args": ["tests"], "uses": "threads (actors, futures)"},
+     "deps": ["pytest-mock", "pydantic"], "args": ["tests"],
+     "uses": "threads (actors, futures)"},
     {"name": "janus", "req": "janus==1.0.0", "package": "janus",
      "deps": ["pytest-asyncio<0.24"], "args": ["tests", "-p", "asyncio"],
      "uses": "asyncio + threads (mixed queue)"},
@@ -50,23 +52,124 @@ SUITES: list[dict[str, Any]] = [
 _OUTCOME = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected)")
 
 
-def run_measured(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> dict[str, Any]:
-    """Run ``cmd``; wall seconds, peak RSS (kB, from wait4) and the pytest outcome counts."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-        return {"timeout": True, "seconds": timeout, "tail": out.splitlines()[-5:]}
-    seconds = time.perf_counter() - start
-    # communicate() reaped the child: its rusage is in RUSAGE_CHILDREN, as a max over children.
-    # Measure the maximum directly by re-running under wait4 would double the cost, so we use
-    # a fresh child per run and read the high-water mark through /usr/bin/time-like wait4 below.
-    last = out.strip().splitlines()[-1] if out.strip() else ""
-    outcomes = {k.rstrip("s") if k.startswith("error") else k: int(n)
+def run_measured(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float,
+                 log: Path) -> dict[str, Any]:
+    """Run ``cmd``; wall seconds, peak RSS (kB, ``os.wait4``) and the pytest outcome counts."""
+    with log.open("w") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            killer.cancel()
+        seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: tell Popen
+    text = log.read_text(errors="replace").strip().splitlines()
+    last = text[-1] if text else ""
+    outcomes = {("error" if k.startswith("error") else k): int(n)
                 for n, k in _OUTCOME.findall(last)}
-    return {"seconds": seconds, "exit_code": proc.returncode, "outcomes": outcomes,
-            "tail": out.splitlines()[-3:]}
+    return {"seconds": seconds, "rss_kb": usage.ru_maxrss, "exit_code": proc.returncode,
+            "timed_out": seconds >= timeout, "outcomes": outcomes, "last_line": last}
+
+
+def fetch_sdist(venv: Venv, req: str, dest: Path) -> Path:
+    """Download the release's sdist (no wheels, no dependencies) and unpack it."""
+    venv.pip("download", "-q", "--no-deps", "--no-binary", ":all:", "-d", str(dest), req,
+             step=f"download the sdist of {req}")
+    name, _, version = req.partition("==")
+    archive = next(p for p in dest.iterdir()
+                   if p.name.lower().startswith(name.lower()) and version in p.name)
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+    return archive
+
+
+def race_list(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    doc = json.loads(path.read_text(encoding="utf-8"))
+
+    def site(access: dict[str, Any]) -> str:
+        return f"{access['location'].split('site-packages/')[-1]} {access.get('func') or ''}"
+
+    return [{"variable": r["variable"], "severity": r["severity"], "test": r["test"],
+             "first": site(r["first"]), "second": site(r["second"])}
+            for r in doc.get("races", [])]
+
+
+def run_suite(venv: Venv, suite: dict[str, Any], work: Path, repeat: int,
+              timeout: float) -> dict[str, Any]:
+    src_dir = next(p for p in work.iterdir() if p.is_dir() and p.name.lower().startswith(
+        suite["name"].lower()))
+    env = venv.env(PYTHONDONTWRITEBYTECODE="1")
+    base = [venv.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *suite["args"]]
+    report = work / f"{suite['name']}-races.json"
+    on = base + ["--raceway", f"--raceway-include={suite['package']}",
+                 "--raceway-fail-on=none", f"--raceway-json={report}"]
+    # One warm-up of each mode (bytecode caches, rewritten-module cache), then best of N.
+    runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+    for mode, cmd in (("off", base), ("on", on)):
+        run_measured(cmd, src_dir, env, timeout, work / f"{suite['name']}-{mode}-warm.log")
+        for i in range(repeat):
+            runs[mode].append(run_measured(cmd, src_dir, env, timeout,
+                                           work / f"{suite['name']}-{mode}-{i}.log"))
+    off = min(runs["off"], key=lambda r: r["seconds"])
+    on_ = min(runs["on"], key=lambda r: r["seconds"])
+    races = race_list(report)
+    return {
+        "suite": suite["name"], "requirement": suite["req"], "uses": suite["uses"],
+        "seconds_off": round(off["seconds"], 2), "seconds_on": round(on_["seconds"], 2),
+        "slowdown": round(on_["seconds"] / off["seconds"], 2),
+        "rss_off_kb": off["rss_kb"], "rss_on_kb": on_["rss_kb"],
+        "rss_ratio": round(on_["rss_kb"] / off["rss_kb"], 2),
+        "outcomes_off": off["outcomes"], "outcomes_on": on_["outcomes"],
+        "timed_out": off["timed_out"] or on_["timed_out"],
+        "races": len(races), "race_list": races,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--venv", help="reuse (or create and keep) the venv at this path")
+    parser.add_argument("--keep-venv", action="store_true")
+    parser.add_argument("--only", action="append", help="suite name (repeatable)")
+    parser.add_argument("--repeat", type=int, default=1, help="timed runs per mode (best of)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per pytest run")
+    args = parser.parse_args(argv)
+    suites = [s for s in SUITES if not args.only or s["name"] in args.only]
+    if not suites:
+        parser.error(f"--only: no suite named {args.only}; known: {[s['name'] for s in SUITES]}")
+    results = []
+    try:
+        with Venv(args.venv, keep=args.keep_venv) as venv, \
+                tempfile.TemporaryDirectory(prefix="raceway-suites-") as tmp:
+            work = Path(tmp)
+            archives = [fetch_sdist(venv, s["req"], work) for s in suites]
+            venv.pip("install", "-q", *map(str, archives),
+                     *[d for s in suites for d in s["deps"]],
+                     step="install the sdists and their test dependencies")
+            for suite in suites:
+                result = run_suite(venv, suite, work, args.repeat, args.timeout)
+                results.append(result)
+                print(f"{suite['name']:<10} off {result['seconds_off']:6.2f}s "
+                      f"on {result['seconds_on']:6.2f}s  x{result['slowdown']:<5} "
+                      f"rss x{result['rss_ratio']:<5} races={result['races']:<3} "
+                      f"off={result['outcomes_off']} on={result['outcomes_on']}", flush=True)
+                for race in result["race_list"]:
+                    print(f"    {race['severity']:<11} {race['variable']}: {race['first']} <-> "
+                          f"{race['second']}  [{race['test']}]")
+    except VenvError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({
+        "suites": results, "python": platform.python_version(),
+        "median_slowdown": statistics.median(r["slowdown"] for r in results),
+        "median_rss_ratio": statistics.median(r["rss_ratio"] for r in results),
+        "races_total": sum(r["races"] for r in results)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -63,8 +63,12 @@ class CorpusResult:
 
     @property
     def verdicts(self) -> list[Verdict]:
-        """The counted kernels (known-failing ones excluded)."""
-        return [v for v in self.all_verdicts if not v.known_failing]
+        """The counted kernels (known-failing and skipped ones excluded)."""
+        return [v for v in self.all_verdicts if not v.known_failing and v.outcome != "skipped"]
+
+    @property
+    def skipped(self) -> list[Verdict]:
+        return [v for v in self.all_verdicts if not v.known_failing and v.outcome == "skipped"]
 
     @property
     def known_failing(self) -> list[Verdict]:
@@ -97,6 +101,8 @@ class CorpusResult:
                 why = ("false positive" if v.false_positive else
                        "false negative" if v.false_negative else f"broken ({v.outcome})")
                 out.append(f"  {why}: {v.nodeid} (outcome {v.outcome}, {v.races} race(s))")
+        for v in self.skipped:
+            out.append(f"  skipped (not counted): {v.nodeid}")
         for v in self.known_failing:
             state = ("now classified right: drop 'failing_' from its name" if v.passed
                      else f"still failing (outcome {v.outcome}, {v.races} race(s))")

@@ -24,11 +24,13 @@ def test_scoring_of_a_session_document():
             {"nodeid": "c.py::test_norace_broken[1]", "outcome": "error", "races": []},
             {"nodeid": "c.py::test_helper", "outcome": "passed", "races": []},
             {"nodeid": "c.py::test_race_failing_known_miss", "outcome": "passed", "races": []},
+            {"nodeid": "c.py::test_norace_new_api", "outcome": "skipped", "races": []},
         ],
     }
     result = _corpus.CorpusResult(_corpus.verdicts(doc), 1, "")
     assert result.line() == "Passed 2 of 5 (false positives 1, false negatives 1)"
     assert [v.nodeid for v in result.known_failing] == ["c.py::test_race_failing_known_miss"]
+    assert [v.nodeid for v in result.skipped] == ["c.py::test_norace_new_api"]
     assert "  known failing: c.py::test_race_failing_known_miss: still failing" in "\n".join(
         result.details())
     assert [v.nodeid for v in result.false_negatives] == ["c.py::test_race_missed"]

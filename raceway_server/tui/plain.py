@@ -26,9 +26,9 @@ def plain_summary(source: Source, out: TextIO, max_traces: int = MAX_TRACES,
     write("\n\n")
     rows = render.trace_rows(snap, PLAIN)
     write(f"Traces ({len(rows)}; ! = races, ? = not known yet)\n")
-    width = max((len(r.cells[1].plain) for r in rows[:max_traces]), default=5)
+    width = max((len(r.cells[3].plain) for r in rows[:max_traces]), default=5)
     for row in rows[:max_traces]:
-        flag, label, events, count = (c.plain for c in row.cells)
+        flag, count, events, label = (c.plain for c in row.cells)
         write(f"  {flag or ' '} {label:<{width}}  {events:>7} events  {count:>3} races  {row.key}\n")
     if len(rows) > max_traces:
         write(f"  … {len(rows) - max_traces} more traces\n")

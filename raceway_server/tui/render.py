@@ -52,7 +52,7 @@ def _row(key: str, cells: list[str | Text], **kw: Any) -> Row:
 
 # --- trace list and dashboard ---------------------------------------------------------------
 
-TRACE_COLUMNS = ("", "trace", "events", "races")
+TRACE_COLUMNS = ("", "races", "events", "trace")  # counts first: long labels clip last
 
 
 def trace_rows(snap: Snapshot, pal: Palette) -> list[Row]:
@@ -69,7 +69,7 @@ def trace_rows(snap: Snapshot, pal: Palette) -> list[Row]:
             label = f"{label} [{t.outcome}]"
         name = Text(label, style=style)
         events = Text(str(t.event_count) if t.has_events else "-", pal.muted if not t.has_events else "")
-        rows.append(_row(t.trace_id, [flag, name, events, count],
+        rows.append(_row(t.trace_id, [flag, count, events, name],
                          search=f"{t.trace_id} {label} {' '.join(t.services)}", data=t))
     return rows
 
@@ -311,14 +311,18 @@ def timeline_rows(detail: TraceDetail, pal: Palette, width: int, zoom: int = 1, 
                 if g == "!":
                     marks.setdefault(task, set()).add(c)
         lanes[task] = cells
+    names = Counter(task_name(detail, task) for task in lanes)
     rows = []
     for task, cells in lanes.items():
+        label = task_name(detail, task)
+        if names[label] > 1:  # two tasks with one name: tell them apart by id
+            label = task_label(detail, task)
         bar = Text()
         for g in cells:
             style = pal.error if g == "!" else pal.muted if g == "─" else pal.accent if g in "+<" else ""
             bar.append(g, style or None)
         evs = per_task[task]
-        rows.append(_row(f"lane:{task}", [Text(task_name(detail, task), pal.error if task in marks else ""), bar],
+        rows.append(_row(f"lane:{task}", [Text(label, pal.error if task in marks else ""), bar],
                          search=f"{task} {task_name(detail, task)}",
                          detail=_lane_detail(task, evs, detail, pal), data=task))
     span_ms = window / 1e6

@@ -34,6 +34,7 @@ import os
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from raceway_sdk import _identity
 from raceway_sdk import _recorder as rec
@@ -63,6 +64,8 @@ __all__ = [
     "set_flush_on_response",
     "flush_on_response",
     "LOCK_TYPE",
+    "safe_url",
+    "routing_stats",
 ]
 
 LOCK_TYPE = "http"
@@ -108,6 +111,16 @@ def _acquire(label: str, clock: dict[str, int]) -> None:
     rec.acquire(_carrier(label, dict(clock)), LOCK_TYPE)
 
 
+def safe_url(url: str) -> str:
+    """``url`` as events record it: no credentials, no query string, no fragment."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.split("?", 1)[0]
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 def _identity_of_process() -> tuple[str, str]:
     return str(getattr(rec, "_service_name", "python")), str(getattr(rec, "_INSTANCE", "?"))
 
@@ -135,7 +148,8 @@ def enter_request(ctx: IncomingContext | None) -> tuple[Any, ...]:
 
 def exit_request(tokens: tuple[Any, ...]) -> None:
     """Undo :func:`enter_request` (tolerates a context that already moved on)."""
-    for var, token in zip((_TRACE, _SPAN, _STATE), tokens):
+    variables: tuple[contextvars.ContextVar[Any], ...] = (_TRACE, _SPAN, _STATE)
+    for var, token in zip(variables, tokens, strict=False):
         try:
             var.reset(token)
         except ValueError:  # a different context (a misbehaving server): leave it
@@ -218,7 +232,7 @@ def begin_request(
     child = new_span_id()
     rec.emit_event(
         "HttpRequest",
-        {"method": method, "url": url, "headers": {}, "body": None},
+        {"method": method, "url": safe_url(url), "headers": {}, "body": None},
         {"span": child},
     )
     clock = _release(f"http:{child}")
@@ -300,7 +314,8 @@ def start_handler(ctx: IncomingContext | None, method: str, url: str) -> Handler
             ext["upstream_span"] = ctx.parent_span_id
         if ctx.service:
             ext["caller_service"] = ctx.service
-    rec.emit_event("HttpRequest", {"method": method, "url": url, "headers": {}, "body": None}, ext)
+    data = {"method": method, "url": safe_url(url), "headers": {}, "body": None}
+    rec.emit_event("HttpRequest", data, ext)
     return handler
 
 

@@ -196,9 +196,9 @@ def _client_instrumentation() -> Any:
 
 
 def _is_asgi(app: Any) -> bool:
-    call = app if inspect.isfunction(app) or inspect.ismethod(app) else getattr(app, "__call__", None)
-    if call is None:
+    if not callable(app):
         return False
+    call = app if inspect.isfunction(app) or inspect.ismethod(app) else type(app).__call__
     if inspect.iscoroutinefunction(call):
         return True
     try:

@@ -30,6 +30,7 @@ import _thread
 import atexit
 import collections
 import logging
+import os
 import random
 import re
 import sys
@@ -138,6 +139,30 @@ class HttpSink:
         if register_atexit:
             ref = weakref.ref(self)
             atexit.register(_close_at_exit, ref)
+        _sinks.add(self)
+
+    def _after_fork(self) -> None:
+        # The child of os.fork(): the sender thread did not survive and the buffered events
+        # are the parent's to send. Start over with fresh locks, counters and a new sender.
+        self._buffer = collections.deque()
+        self._wake = _raw_lock()
+        self._wake.acquire()
+        self._stop_signal = _raw_lock()
+        self._stop_signal.acquire()
+        self._stat_lock = _raw_lock()
+        self._enqueued = self._done = self.sent = self.batches = self.retries = 0
+        self._inflight = 0
+        self.dropped = dict.fromkeys(_DROP_CAUSES, 0)
+        self._logged = set()
+        self._instance = str(getattr(rec, "_INSTANCE", "p"))
+        self._loc_cache = {}
+        if self._closed:
+            return
+        with rec.suspended():
+            self._thread = threading.Thread(
+                target=self._run, name="raceway-http-sink", daemon=True
+            )
+            self._thread.start()
 
     def __repr__(self) -> str:
         return f"HttpSink({self.url!r}, sent={self.sent}, dropped={sum(self.dropped.values())})"
@@ -398,6 +423,18 @@ def _rejected_count(response: Any, n: int) -> int:
     if isinstance(rejected, int) and 0 <= rejected <= n:
         return rejected
     return 0
+
+
+_sinks: weakref.WeakSet[HttpSink] = weakref.WeakSet()
+
+
+def _reinit_after_fork() -> None:
+    for sink in list(_sinks):
+        sink._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)
 
 
 def _close_at_exit(ref: weakref.ref[HttpSink]) -> None:

@@ -1,7 +1,10 @@
 """Race/NoRace kernels: asyncio tasks (atomic between awaits) and their hand-offs to threads."""
 
 import asyncio
+import sys
 import threading
+
+import pytest
 
 
 class Box:
@@ -131,6 +134,7 @@ def test_norace_gather_then_read():
     assert box.value == 6
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.TaskGroup is new in 3.11")
 def test_norace_taskgroup_then_read():
     results = {}
 

@@ -10,13 +10,12 @@ import asyncio
 import os
 
 import httpx
+import raceway_sdk as rw
 from flask import Flask, jsonify, request
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-
-import raceway_sdk as rw
 
 balances = {"alice": 100}
 hits = {"n": 0}

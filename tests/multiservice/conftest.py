@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from raceway_sdk import _recorder as rec
 from raceway_sdk.instrument import http_clients
 from raceway_sdk.testing_services import Services
 from raceway_sdk.transport import HttpSink
+
 from raceway_server.api import create_app
 from raceway_server.api.server import Server
 from raceway_server.config import Config

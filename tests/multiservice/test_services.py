@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 from conftest import APPS, Caller, RunningServer, concurrently
-
 from raceway_sdk.testing_services import Services
 
 
@@ -158,11 +157,14 @@ def test_raceway_run_errors_and_sitecustomize_chaining(tmp_path, server: Running
     other.mkdir()
     (other / "sitecustomize.py").write_text("import os\nos.environ['CHAINED'] = 'yes'\n")
     env["PYTHONPATH"] = str(other)
-    probe = ("import os, sys; from raceway_sdk import _recorder as r, instrument as i;"
+    probe = ("import os, subprocess, sys; from raceway_sdk import _recorder as r, instrument as i;"
              "print(os.environ.get('CHAINED'), type(r.get_sink()).__name__, i.is_installed(),"
-             " r._service_name)")
+             " r._service_name, flush=True);"
+             "subprocess.run([sys.executable, '-c', 'from raceway_sdk import _recorder as r;"
+             " print(type(r.get_sink()).__name__)'], check=True)")
     out = subprocess.run(cmd + ["--server", server.url, "--service", "probe", "--",
                                 sys.executable, "-c", probe],
                          env=env, capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["yes", "HttpSink", "True", "probe"]
+    # the program's own Python subprocesses are instrumented too (coverage's scheme)
+    assert out.stdout.split() == ["yes", "HttpSink", "True", "probe", "HttpSink"]

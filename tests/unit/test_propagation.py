@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 import raceway_sdk as rw
 from raceway_sdk import _recorder as rec
 from raceway_sdk import propagation
@@ -27,6 +26,7 @@ from raceway_sdk.protocol.clock import vc_leq
 from raceway_sdk.protocol.events import Event, Metadata, new_event_id
 from raceway_sdk.protocol.headers import parse_incoming
 from raceway_sdk.testing import CollectingSink, concurrent, ordered, recording
+
 from raceway_server.engine import Engine
 
 
@@ -88,7 +88,7 @@ def test_request_and_response_carry_clocks_both_ways() -> None:
 
 def test_concurrent_requests_are_concurrent_and_sequential_ones_ordered() -> None:
     with recording(instrument=False) as sink:
-        def call() -> tuple[Any, Any]:
+        def call() -> Any:
             headers, pending = propagation.begin_request("POST", "http://svc/x")
             reply, state = handle(headers, lambda: rw.track_state_change("acct", 1, 2))
             propagation.end_request(pending, 200, reply)
@@ -107,6 +107,16 @@ def test_concurrent_requests_are_concurrent_and_sequential_ones_ordered() -> Non
         tasks = {frozenset({r.first.task, r.second.task}) for r in engine.races()}
         assert frozenset({a.id, b.id}) in tasks
         assert frozenset({c.id, d.id}) not in tasks
+
+
+def test_recorded_urls_drop_credentials_query_and_fragment() -> None:
+    assert propagation.safe_url("https://u:pw@api.example:8443/v1/x?token=s#frag") == \
+        "https://api.example:8443/v1/x"
+    assert propagation.safe_url("/orders?id=1") == "/orders"
+    with recording(instrument=False) as sink:
+        out = propagation.begin_request("GET", "http://user:secret@svc/items?key=abc")
+        assert out is not None
+        assert sink.of_kind("HttpRequest")[0].data["url"] == "http://svc/items"
 
 
 def test_nothing_happens_without_a_sink_or_while_suspended() -> None:
@@ -183,11 +193,10 @@ def concurrently(*calls: Callable[[], Any]) -> None:
 @pytest.fixture
 def starlette_server(instrumented: CollectingSink) -> Iterator[tuple[str, dict[str, int]]]:
     import uvicorn
+    from raceway_sdk.middleware.asgi import RacewayASGIMiddleware
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
-
-    from raceway_sdk.middleware.asgi import RacewayASGIMiddleware
 
     counter = rw.track({"n": 0}, "counter")
 
@@ -245,9 +254,8 @@ def test_asgi_sequential_and_await_free_requests_do_not_race(
 
 def test_wsgi_flask_threaded_concurrent_race_sequential_not(instrumented: CollectingSink) -> None:
     from flask import Flask, jsonify
-    from werkzeug.serving import make_server
-
     from raceway_sdk.middleware.wsgi import RacewayWSGIMiddleware
+    from werkzeug.serving import make_server
 
     balance = rw.track({"alice": 100}, "balances")
     app = Flask("bank")

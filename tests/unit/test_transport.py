@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
 from raceway_sdk.protocol.events import Event, Metadata, new_event_id, parse_batch
 from raceway_sdk.transport import HttpSink, TransportError
 
@@ -267,3 +266,23 @@ def test_sender_thread_is_never_recorded(endpoint: Recorder) -> None:
     assert "marker" in names
     spawned = [e for e in endpoint.events() if e.kind == "AsyncSpawn"]
     assert not any("raceway-http-sink" in str(e.ext.get("child_name")) for e in spawned)
+
+
+def test_forked_child_gets_its_own_sender(endpoint: Recorder) -> None:
+    import os
+
+    sink = make(endpoint.url, flush_interval=60)
+    sink.emit(event(0))  # the parent's, still buffered at the fork
+    pid = os.fork()
+    if pid == 0:  # the child: send one event of its own, then leave without cleanup
+        code = 1
+        try:
+            sink.emit(event(1))
+            code = 0 if sink.flush(10) and sink.stats()["sent"] == 1 else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sink.flush(10)
+    assert sorted(e.data["new_value"] for e in endpoint.events()) == [0, 1]
+    sink.close()

@@ -117,7 +117,9 @@ def activate_from_env(environ: Mapping[str, str] | None = None) -> Any:
     if instrument_code:
         from raceway_sdk import instrument
 
-        roots = _list(env.get("RACEWAY_ROOTS"), os.pathsep) or [os.getcwd()]
+        # unset: the working directory; set but empty: only what RACEWAY_INCLUDE names
+        roots = (_list(env["RACEWAY_ROOTS"], os.pathsep) if "RACEWAY_ROOTS" in env
+                 else [os.getcwd()])
         instrument.install({
             "service_name": service,
             "include": _list(env.get("RACEWAY_INCLUDE")),
