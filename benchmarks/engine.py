@@ -286,7 +286,7 @@ def main() -> None:
     eps = n_big / dt_big
     print(
         f"engine: {n_big:,} events in {dt_big:.3f} CPU s = {eps:,.0f} events/s "
-        f"({s['accesses']:,} accesses, {s['fast_path_hits']:,} fast-path + {s['same_clock_hits']:,} same-clock hits, "
+        f"({s['accesses']:,} accesses, {s['fast_path_hits']:,} fast-path + {s['ordered_hits']:,} ordered hits, "
         f"{s['races']} races, {s['locations']:,} locations, rebuilds {s['rebuilds']})",
         flush=True,
     )

@@ -5,7 +5,11 @@ this repository), installed from that sdist into a throwaway venv together with 
 and the suite's test dependencies, and its own test directory is run twice from the unpacked
 sdist: plain, then ``--raceway --raceway-include=<package>`` (``--raceway-fail-on=none``, so
 races are recorded without changing outcomes). Wall time and peak RSS come from
-``os.wait4`` on the pytest process; races come from ``--raceway-json``.
+``os.wait4`` on the pytest process; races come from the ``raceway`` terminal summary (one line
+per race under ``-q``). ``--raceway-json`` is not used for the timed runs: on suites with
+thousands of tasks the session JSON repeats every event's full vector clock and its cost
+would swamp the measurement (see docs/validation.md). Every run is capped at
+``--max-memory-mb`` of address space so that a blow-up fails the run instead of the machine.
 
 Prints a line per suite and, last, a JSON object: per suite ``seconds_off/on``, ``slowdown``,
 ``rss_off_kb/on_kb``, ``rss_ratio``, ``outcomes_off/on``, ``races`` (count) and ``race_list``
@@ -20,6 +24,7 @@ import json
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -52,12 +57,21 @@ SUITES: list[dict[str, Any]] = [
 _OUTCOME = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected)")
 
 
+_RACE_LINE = re.compile(r"^  (\S+::\S+|<session>): RACE on (.+) \[([\w-]+)\] (\S+) <-> (\S+)  #")
+
+
 def run_measured(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float,
-                 log: Path) -> dict[str, Any]:
-    """Run ``cmd``; wall seconds, peak RSS (kB, ``os.wait4``) and the pytest outcome counts."""
+                 log: Path, max_memory_mb: int) -> dict[str, Any]:
+    """Run ``cmd``; wall seconds, peak RSS (kB, ``os.wait4``), outcomes and race lines."""
+    limit = max_memory_mb * 1024 * 1024
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
     with log.open("w") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=cap)
         killer = threading.Timer(timeout, proc.kill)
         killer.start()
         try:
@@ -70,8 +84,17 @@ def run_measured(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float,
     last = text[-1] if text else ""
     outcomes = {("error" if k.startswith("error") else k): int(n)
                 for n, k in _OUTCOME.findall(last)}
+    races = []
+    for line in text:
+        m = _RACE_LINE.match(line)
+        if m:
+            test, variable, severity, a, b = m.groups()
+            races.append({"test": test, "variable": variable, "severity": severity,
+                          "first": a.split("site-packages/")[-1],
+                          "second": b.split("site-packages/")[-1]})
     return {"seconds": seconds, "rss_kb": usage.ru_maxrss, "exit_code": proc.returncode,
-            "timed_out": seconds >= timeout, "outcomes": outcomes, "last_line": last}
+            "timed_out": seconds >= timeout, "outcomes": outcomes, "last_line": last,
+            "races": races, "memory_error": any("MemoryError" in line for line in text)}
 
 
 def fetch_sdist(venv: Venv, req: str, dest: Path) -> Path:
@@ -86,38 +109,25 @@ def fetch_sdist(venv: Venv, req: str, dest: Path) -> Path:
     return archive
 
 
-def race_list(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    doc = json.loads(path.read_text(encoding="utf-8"))
-
-    def site(access: dict[str, Any]) -> str:
-        return f"{access['location'].split('site-packages/')[-1]} {access.get('func') or ''}"
-
-    return [{"variable": r["variable"], "severity": r["severity"], "test": r["test"],
-             "first": site(r["first"]), "second": site(r["second"])}
-            for r in doc.get("races", [])]
-
-
 def run_suite(venv: Venv, suite: dict[str, Any], work: Path, repeat: int,
-              timeout: float) -> dict[str, Any]:
+              timeout: float, max_memory_mb: int) -> dict[str, Any]:
     src_dir = next(p for p in work.iterdir() if p.is_dir() and p.name.lower().startswith(
         suite["name"].lower()))
     env = venv.env(PYTHONDONTWRITEBYTECODE="1")
     base = [venv.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *suite["args"]]
-    report = work / f"{suite['name']}-races.json"
-    on = base + ["--raceway", f"--raceway-include={suite['package']}",
-                 "--raceway-fail-on=none", f"--raceway-json={report}"]
+    on = base + ["--raceway", f"--raceway-include={suite['package']}", "--raceway-fail-on=none"]
     # One warm-up of each mode (bytecode caches, rewritten-module cache), then best of N.
     runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
     for mode, cmd in (("off", base), ("on", on)):
-        run_measured(cmd, src_dir, env, timeout, work / f"{suite['name']}-{mode}-warm.log")
+        run_measured(cmd, src_dir, env, timeout, work / f"{suite['name']}-{mode}-warm.log",
+                     max_memory_mb)
         for i in range(repeat):
             runs[mode].append(run_measured(cmd, src_dir, env, timeout,
-                                           work / f"{suite['name']}-{mode}-{i}.log"))
+                                           work / f"{suite['name']}-{mode}-{i}.log",
+                                           max_memory_mb))
     off = min(runs["off"], key=lambda r: r["seconds"])
     on_ = min(runs["on"], key=lambda r: r["seconds"])
-    races = race_list(report)
+    races = on_["races"]
     return {
         "suite": suite["name"], "requirement": suite["req"], "uses": suite["uses"],
         "seconds_off": round(off["seconds"], 2), "seconds_on": round(on_["seconds"], 2),
@@ -126,6 +136,7 @@ def run_suite(venv: Venv, suite: dict[str, Any], work: Path, repeat: int,
         "rss_ratio": round(on_["rss_kb"] / off["rss_kb"], 2),
         "outcomes_off": off["outcomes"], "outcomes_on": on_["outcomes"],
         "timed_out": off["timed_out"] or on_["timed_out"],
+        "memory_error": off["memory_error"] or on_["memory_error"],
         "races": len(races), "race_list": races,
     }
 
@@ -137,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", help="suite name (repeatable)")
     parser.add_argument("--repeat", type=int, default=1, help="timed runs per mode (best of)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per pytest run")
+    parser.add_argument("--max-memory-mb", type=int, default=3000,
+                        help="address-space cap of each pytest run (MiB)")
     args = parser.parse_args(argv)
     suites = [s for s in SUITES if not args.only or s["name"] in args.only]
     if not suites:
@@ -151,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                      *[d for s in suites for d in s["deps"]],
                      step="install the sdists and their test dependencies")
             for suite in suites:
-                result = run_suite(venv, suite, work, args.repeat, args.timeout)
+                result = run_suite(venv, suite, work, args.repeat, args.timeout,
+                                   args.max_memory_mb)
                 results.append(result)
                 print(f"{suite['name']:<10} off {result['seconds_off']:6.2f}s "
                       f"on {result['seconds_on']:6.2f}s  x{result['slowdown']:<5} "

@@ -50,26 +50,38 @@ def test_corpus_has_no_false_positives_or_negatives():
 
 
 def test_corpus_verdicts_are_the_same_under_xdist():
-    result = _corpus.run(extra=["-n", "2"], cwd=str(ROOT), timeout=300)
+    # The thread and executor kernels (fast): the point is the merge of two workers' verdicts.
+    paths = ["tests/corpus/test_threads.py", "tests/corpus/test_executors.py"]
+    result = _corpus.run(paths, extra=["-n", "2"], cwd=str(ROOT), timeout=300)
     print(result.line())
     details = "\n".join(result.details()) + "\n" + result.output[-3000:]
-    assert result.total >= 60 and result.passed == result.total, details
+    assert result.total >= 40 and result.passed == result.total, details
 
 
 def test_bundled_examples_report_their_races(tmp_path):
-    """The README's main job: ``pytest --raceway examples/ --raceway-report=...``."""
+    """The README's main job, ``pytest --raceway examples/ --raceway-report=...``, on the
+    top-level examples (the subdirectories belong to the demos and have their own tests)."""
     import subprocess
     import sys
 
     report = tmp_path / "raceway-report.html"
+    mine = ["examples/test_bank.py", "examples/test_inventory_async.py", "examples/test_pipeline.py"]
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--raceway", "examples/", f"--raceway-report={report}",
-         "-p", "no:cacheprovider", "-rN"],
+        [sys.executable, "-m", "pytest", "--raceway", *mine, f"--raceway-report={report}",
+         "-p", "no:cacheprovider", "-v", "-rN"],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     out = proc.stdout
     assert proc.returncode == 1, out
-    assert "3 failed, 4 passed" in out, out
-    for name in ("test_deposit_races", "test_reserve_loses_updates", "test_cache_check_then_act"):
-        assert f"::{name} RACE" in out or f"{name}: RACE on" in out, out
+    assert " error" not in out.splitlines()[-1], out  # every example runs; races fail, nothing breaks
+    expected = {
+        "test_bank.py::test_deposit_races": "RACE", "test_bank.py::test_deposit_with_lock": "PASSED",
+        "test_inventory_async.py::test_reserve_loses_updates": "RACE",
+        "test_inventory_async.py::test_reserve_atomically": "PASSED",
+        "test_pipeline.py::test_executor_results_are_ordered": "PASSED",
+        "test_pipeline.py::test_queue_hand_off": "PASSED",
+        "test_pipeline.py::test_cache_check_then_act": "RACE",
+    }
+    for nodeid, word in expected.items():
+        assert f"examples/{nodeid} {word}" in out, (nodeid, out)
     assert "WARNING: RACE on Account.balance" in out
     assert report.exists() or report.with_suffix(".json").exists()

@@ -227,13 +227,18 @@ class Engine:
                         indexed = st.index is not None
                         continue
                     last = ls.last
-                    if last is not None and last[1] is vc and last[0] == task:
-                        if last[3] == site and last[4] == code and last[6] == y[6]:
-                            st.fast_hits += 1  # same-epoch fast path (see TraceRaces.access)
-                            continue
-                        if loop is None:
-                            st.same_clock_hits += 1
-                            if ls.conc is None:  # TraceRaces._same_clock with nothing concurrent
+                    if last is not None:
+                        lt = last[0]
+                        if lt == task:  # program order: `last` happened before `y`
+                            if last[1] is vc and last[3] == site and last[4] == code and last[6] == y[6]:
+                                st.fast_hits += 1  # same-epoch fast path (see TraceRaces.access)
+                                continue
+                            hb = True
+                        else:
+                            hb = last[2] <= vc.get(lt, 0)
+                        if hb and loop is None:
+                            st.ordered_hits += 1
+                            if ls.conc is None:  # every frontier entry happened before `y`
                                 entries = ls.entries
                                 i = len(entries)
                                 while i:
@@ -244,7 +249,7 @@ class Engine:
                                 entries.append(y)
                                 ls.last = y
                             else:
-                                st._same_clock(ls, loc, y)
+                                st._ordered(ls, loc, y)
                             continue
                     if not st._process(ls, loc, y, True):
                         st._rebuild(loc)
@@ -434,14 +439,14 @@ class Engine:
     def stats(self) -> dict[str, Any]:
         with self._lock:
             fast = sum(t.state.fast_hits for t in self._traces.values())
-            same = sum(t.state.same_clock_hits for t in self._traces.values())
+            ordered = sum(t.state.ordered_hits for t in self._traces.values())
             rebuilds = sum(t.state.rebuilds for t in self._traces.values())
             locs = sum(len(t.state.locs) for t in self._traces.values())
             return {
                 "events": self._events,
                 "accesses": self._accesses,
                 "fast_path_hits": fast,
-                "same_clock_hits": same,
+                "ordered_hits": ordered,
                 "rebuilds": rebuilds,
                 "races": len(self._races),
                 "traces": len(self._traces),

@@ -106,7 +106,7 @@ class TraceRaces:
         "source",
         "index",
         "fast_hits",
-        "same_clock_hits",
+        "ordered_hits",
         "rebuilds",
     )
 
@@ -118,7 +118,7 @@ class TraceRaces:
         self.source = source
         self.index: dict[str, list[Entry]] | None = None
         self.fast_hits = 0  # same task, clock, site, type, step as the previous access: O(1)
-        self.same_clock_hits = 0  # same task and clock as the previous access: no order scan
+        self.ordered_hits = 0  # a thread's access after the location's previous one: no full scan
         self.rebuilds = 0
 
     # ------------------------------------------------------------------ hot path
@@ -136,30 +136,46 @@ class TraceRaces:
         if st is None:
             st = self.locs[loc] = LocState()
         last = st.last
-        if last is not None and last[1] is y[1] and last[0] == y[0]:
-            if last[3] == y[3] and last[4] == y[4] and last[6] == y[6]:
-                # Same-epoch fast path: same task, clock object, site, type and loop step as
-                # the location's previous access => every relation of `y` equals that access's.
-                self.fast_hits += 1
-                return
-            if y[5] is None:  # same clock, other site/type: no scan needed (threads only)
-                self.same_clock_hits += 1
-                self._same_clock(st, loc, y)
+        if last is not None:
+            task = y[0]
+            lt = last[0]
+            if lt == task:  # program order: `last` happened before `y`
+                if last[1] is y[1] and last[3] == y[3] and last[4] == y[4] and last[6] == y[6]:
+                    # Same-epoch fast path: same task, clock object, site, type and loop step
+                    # as the location's previous access => every relation of `y` equals its.
+                    self.fast_hits += 1
+                    return
+                hb = True
+            else:
+                hb = last[2] <= y[1].get(lt, 0)
+            if hb and y[5] is None:
+                self.ordered_hits += 1
+                self._ordered(st, loc, y)
                 return
         if not self._process(st, loc, y, True):
             self._rebuild(loc)
 
-    def _same_clock(self, st: LocState, loc: str, y: Entry) -> None:
-        """``y`` has the task and clock object of the previous access ``st.last``.
+    def _ordered(self, st: LocState, loc: str, y: Entry) -> None:
+        """``y`` (a thread's access) comes after the location's previous access ``st.last``.
 
-        So it relates to every frontier entry exactly as ``last`` did: no scan for order or
-        concurrency, only the entries ``last`` found concurrent (``st.conc``) can race with it,
-        and the other entries of ``y``'s key happened before it (pruned).
+        Every frontier entry not concurrent with ``last`` happened before ``last``, hence before
+        ``y``: only the entries ``last`` found concurrent (``st.conc``, usually none) need an
+        epoch check, and the other entries of ``y``'s key are pruned.
         """
-        _task, _vc, _ep, site, code, _loop, _seg, _ev = y
+        task, vc, _ep, site, code, _loop, _seg, _ev = y
         conc = st.conc
         if conc is not None:
-            self._report_pairs(loc, y, conc)  # `y` is a thread: the loop rule never applies
+            still: list[Entry] | None = None
+            for e in conc:
+                et = e[0]
+                if et != task and e[2] > vc.get(et, 0):  # `e` did not happen before `y`
+                    if still is None:
+                        still = [e]
+                    else:
+                        still.append(e)
+            if still is not None:
+                self._report_pairs(loc, y, still)  # `y` is a thread: the loop rule never applies
+            conc = st.conc = still
         entries = st.entries
         i = len(entries)
         while i:

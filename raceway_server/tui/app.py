@@ -210,9 +210,10 @@ class RacewayApp(App[None]):
         self.query_one("#status", Static).update(status)
 
     def show_error(self, message: str | None) -> None:
-        self.error = message
-        if message:
+        """Status line always; a toast only when the error is new (auto-refresh repeats it)."""
+        if message and message != self.error:
             self.notify(message, severity="error", timeout=8)
+        self.error = message
         self.render_chrome()
 
     # --- loading ------------------------------------------------------------------------------
@@ -302,6 +303,7 @@ class RacewayApp(App[None]):
         worker = get_current_worker()
         try:
             detail = self.source.trace(trace_id)
+            render.warm(detail, self.palette)  # the big views' rows, off the UI thread
         except SourceError as exc:
             message = str(exc)
         except Exception as exc:  # noqa: BLE001 - shown to the user, never a traceback
@@ -329,6 +331,11 @@ class RacewayApp(App[None]):
             self._details.pop(next(iter(self._details)))
         self.detail = detail
         self.trace_message = ""
+        row = next((t for t in self.snapshot.traces if t.trace_id == detail.trace_id), None) \
+            if self.snapshot else None
+        if row is not None and row.race_count is None:  # "?" in the list: now it is known
+            row.race_count = sum(1 for r in detail.races if r.get("status") != "suppressed")
+            self.trace_table.set_rows(render.trace_rows(self.snapshot, self.palette), detail.trace_id)  # type: ignore[arg-type]
         self._mark_trace_views()
         if self._want_race is not None:
             self.query_one("#races", View).refresh_view(keep=f"race:{self._want_race}")
@@ -367,7 +374,7 @@ class RacewayApp(App[None]):
             return
         self._want_race = race_id
         self.action_show_view([n for n, _ in VIEWS].index("races"))
-        self.trace_table.move_cursor(row=index)
+        self.trace_table.go(index)
         if trace_id == self.selected and self.detail is not None and self.detail.trace_id == trace_id:
             self.apply_detail(self.detail)
         else:
@@ -418,15 +425,16 @@ class RacewayApp(App[None]):
 
     def action_edge(self, end: int) -> None:
         focused = self.focused
-        if isinstance(focused, DataTable) and focused.row_count:
+        if isinstance(focused, RowTable):
+            focused.go(len(focused.rows_data) - 1 if end else 0)
+        elif isinstance(focused, DataTable) and focused.row_count:
             focused.move_cursor(row=focused.row_count - 1 if end else 0)
         elif isinstance(focused, VerticalScroll):
             focused.scroll_end(animate=False) if end else focused.scroll_home(animate=False)
 
     def action_step_trace(self, step: int) -> None:
         table = self.trace_table
-        if table.row_count:
-            table.move_cursor(row=max(0, min(table.row_count - 1, table.cursor_row + step)))
+        table.go(table.index + step)
 
     # --- search -------------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from raceway_sdk.protocol.events import Event, uuid_str
@@ -34,14 +33,31 @@ from .text import (
 )
 
 
-@dataclass
 class Row:
-    key: str
-    cells: list[Text]
-    search: str = ""
-    detail: Callable[[], Text] | None = None
-    data: Any = None
-    children: int = 0  # tree rows: how many nodes fold under this one
+    """One table row. ``cells`` may be built lazily by ``make`` (only rows the table actually
+    shows pay for their rich text); ``search`` is the plain text that ``/`` matches."""
+
+    __slots__ = ("key", "_cells", "make", "search", "detail", "data", "children")
+
+    def __init__(self, key: str, cells: list[Text] | None = None, search: str = "",
+                 detail: Callable[[], Text] | None = None, data: Any = None, children: int = 0,
+                 make: Callable[[], list[Text]] | None = None) -> None:
+        self.key = key
+        self._cells = cells
+        self.make = make
+        self.search = search
+        self.detail = detail
+        self.data = data
+        self.children = children  # tree rows: how many nodes fold under this one
+
+    @property
+    def cells(self) -> list[Text]:
+        if self._cells is None:
+            self._cells = self.make() if self.make is not None else []
+        return self._cells
+
+    def __repr__(self) -> str:
+        return f"Row({self.key!r}, {self.search!r})"
 
 
 def _row(key: str, cells: list[str | Text], **kw: Any) -> Row:
@@ -147,13 +163,18 @@ def event_rows(detail: TraceDetail, pal: Palette, kind: str | None = None) -> li
         if kind is not None and e.kind != kind:
             continue
         eid = uuid_str(e.id)
-        style = pal.error if eid in racing else ""
-        rows.append(_row(eid, [
-            str(n), event_time(e, t0), task_name(detail, event_task(e)),
-            Text(e.kind, pal.accent if not style else style),
-            Text(event_summary(e, detail) + ("  [RACE]" if style else ""), style),
-        ], detail=_event_detail(e, detail, pal), data=e))
+        what = event_summary(e, detail) + ("  [RACE]" if eid in racing else "")
+        task = task_name(detail, event_task(e))
+        rows.append(Row(eid, search=f"{n} {task} {e.kind} {what}",
+                        make=_event_cells(n, e, t0, task, what, pal.error if eid in racing else "", pal),
+                        detail=_event_detail(e, detail, pal), data=e))
     return rows
+
+
+def _event_cells(n: int, e: Event, t0: int, task: str, what: str, style: str, pal: Palette
+                 ) -> Callable[[], list[Text]]:
+    return lambda: [Text(str(n)), Text(event_time(e, t0)), Text(task),
+                    Text(e.kind, style or pal.accent), Text(what, style)]
 
 
 def _event_detail(e: Event, detail: TraceDetail, pal: Palette) -> Callable[[], Text]:
@@ -556,3 +577,17 @@ def anomaly_rows(detail: TraceDetail, pal: Palette) -> list[Row]:
             f"{float(a.get('std_dev_from_mean') or 0):.1f}", str(a.get("location"))],
             detail=_json_detail(a), data=a))
     return rows
+
+
+def cached(detail: TraceDetail, key: Any, build: Callable[[], list[Row]]) -> list[Row]:
+    """Rows memoised on the trace (rebuilt only when the trace or the key changes)."""
+    rows = detail.cache.get(key)
+    if rows is None:
+        rows = detail.cache[key] = build()
+    return rows  # type: ignore[no-any-return]
+
+
+def warm(detail: TraceDetail, pal: Palette) -> None:
+    """Build the rows of the views that grow with the trace (call from a worker thread)."""
+    cached(detail, ("events", None, pal), lambda: event_rows(detail, pal))
+    cached(detail, ("tree", frozenset(), pal), lambda: tree_rows(detail, pal, set()))

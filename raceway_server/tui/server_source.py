@@ -7,8 +7,9 @@ creation sites, clocks), which the bundle's ``race_details`` rows do not carry.
 
 The trace summaries of the API have no race count, so the list learns which traces race by
 fetching the session export of the listed traces whose event count changed since the last look
-(one request, bounded by :data:`PROBE_EVENT_BUDGET` events per refresh; traces beyond the budget
-show "?" until opened). Every failure becomes a :class:`SourceError` naming the fix.
+(one request, bounded by :data:`PROBE_EVENT_BUDGET` events per refresh, so a first look at a
+busy server fills the flags in over a few refreshes; a trace larger than the budget shows "?"
+until opened). Every failure becomes a :class:`SourceError` naming the fix.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from raceway_sdk.protocol.events import EventError, parse_event
 from .source import Snapshot, SourceError, TraceDetail, TraceRow, race_sort_key
 
 PAGE_SIZE = 200
-PROBE_EVENT_BUDGET = 200_000
+PROBE_EVENT_BUDGET = 50_000
 RECENT_RACES = 20
 
 
@@ -176,7 +177,8 @@ class ServerSource:
             todo.append(row)
         notes = []
         if skipped:
-            notes.append(f"race counts of {skipped} large traces are shown when opened")
+            notes.append(f"race counts of {skipped} traces (?) follow on the next refreshes "
+                         "or when a trace is opened")
         if not todo:
             return notes
         doc = self._get("/api/export/session", [("trace_id", r.trace_id) for r in todo], envelope=False)

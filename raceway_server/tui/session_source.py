@@ -51,6 +51,7 @@ class SessionSource:
         self._engine: Engine | None = None
         self._baselines: Baselines | None = None
         self._details: dict[str, TraceDetail] = {}
+        self._snapshot: Snapshot | None = None
 
     def _stamp(self) -> tuple[int, int] | None:
         try:
@@ -82,6 +83,11 @@ class SessionSource:
     def snapshot(self) -> Snapshot:
         if self._stamp() != self._mtime:
             self._load()  # the session file was rewritten since it was read
+        if self._snapshot is None:
+            self._snapshot = self._build_snapshot()
+        return self._snapshot
+
+    def _build_snapshot(self) -> Snapshot:
         doc = self.doc
         races: list[dict[str, Any]] = list(doc.get("races", []))
         reported: dict[str, int] = {}
@@ -188,7 +194,10 @@ class SessionSource:
         engine, baselines = self._analysis_state()
         events = parsed.events
         graph = HBGraph(events, engine.clock_of) if events else None
-        tid_int = parse_uuid(trace_id)
+        try:
+            tid_int = parse_uuid(trace_id)
+        except ValueError:
+            raise SourceError(f"{self.path}: trace id {trace_id!r} is not a UUID") from None
         notes = []
         if parsed.bad:
             notes.append(f"{parsed.bad} events could not be read; first: {parsed.first_error}")

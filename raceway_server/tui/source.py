@@ -58,6 +58,7 @@ class TraceDetail:
     anomalies: list[dict[str, Any]]
     title: str = ""
     notes: list[str] = field(default_factory=list)
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)  # view rows
 
 
 class Source(Protocol):

@@ -22,42 +22,85 @@ if TYPE_CHECKING:
     from .source import Snapshot, TraceDetail
 
 
+WINDOW = 1000  # rows in the DataTable at once; a 50,000-event trace stays instant
+
+
 class RowTable(DataTable[Any]):
-    """A row-cursor table of :class:`Row` that keeps the cursor on the same key across reloads."""
+    """A row-cursor table of :class:`Row` that keeps the cursor on the same key across reloads.
+
+    Only a window of :data:`WINDOW` rows around the cursor is put into the DataTable (adding
+    rows is what costs time); moving past its edge slides the window, so navigation and search
+    cover every row. ``index`` is the cursor's position in ``rows_data``.
+    """
 
     def __init__(self, columns: tuple[str, ...], **kw: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kw)
         self._columns = columns
         self.rows_data: list[Row] = []
+        self.window_start = 0
 
     def on_mount(self) -> None:
         self.add_columns(*self._columns)
 
     def set_rows(self, rows: list[Row], keep: str | None = None) -> None:
         """Replace the rows; the cursor stays on ``keep`` (default: the current key)."""
-        keep = keep if keep is not None else (self.current.key if self.current else None)
+        if keep is None:
+            current = self.current
+            keep = current.key if current is not None else None
         self.rows_data = rows
+        self._show(next((i for i, r in enumerate(rows) if r.key == keep), 0))
+
+    def _show(self, index: int) -> None:
+        n = len(self.rows_data)
+        start = 0 if n <= WINDOW else max(0, min(index - WINDOW // 2, n - WINDOW))
+        self.window_start = start
         self.clear()
-        for row in rows:
+        for row in self.rows_data[start : start + WINDOW]:
             self.add_row(*row.cells, key=row.key)
-        target = next((i for i, r in enumerate(rows) if r.key == keep), 0)
-        if rows:
-            self.move_cursor(row=target, animate=False)
+        if n:
+            self.move_cursor(row=index - start, animate=False)
+
+    @property
+    def index(self) -> int:
+        return self.window_start + self.cursor_row
+
+    def go(self, index: int) -> None:
+        """Put the cursor on ``rows_data[index]`` (clamped), sliding the window if needed."""
+        if not self.rows_data:
+            return
+        index = max(0, min(len(self.rows_data) - 1, index))
+        if self.window_start <= index < self.window_start + self.row_count:
+            self.move_cursor(row=index - self.window_start)
+        else:
+            self._show(index)
+
+    def action_cursor_down(self) -> None:
+        if self.row_count and self.cursor_row >= self.row_count - 1:
+            self.go(self.index + 1)
+        else:
+            super().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if self.row_count and self.cursor_row == 0 and self.window_start:
+            self.go(self.index - 1)
+        else:
+            super().action_cursor_up()
 
     @property
     def current(self) -> Row | None:
-        if not self.rows_data or not 0 <= self.cursor_row < len(self.rows_data):
+        i = self.index
+        if not self.rows_data or not 0 <= i < len(self.rows_data) or not self.row_count:
             return None
-        return self.rows_data[self.cursor_row]
+        return self.rows_data[i]
 
     def find(self, needle: str, forward: bool = True) -> int | None:
         """Move to the next (or previous) row whose text contains ``needle``; returns its index."""
         needle = needle.lower()
         n = len(self.rows_data)
         for step in range(1, n + 1):
-            i = (self.cursor_row + (step if forward else -step)) % n
+            i = (self.index + (step if forward else -step)) % n
             if needle in self.rows_data[i].search.lower():
-                self.move_cursor(row=i)
+                self.go(i)
                 return i
         return None
 
@@ -188,7 +231,8 @@ class EventsView(View):
         return out
 
     def rows(self) -> list[Row]:
-        return render.event_rows(self.trace, self.pal, self.kind)
+        detail, pal, kind = self.trace, self.pal, self.kind
+        return render.cached(detail, ("events", kind, pal), lambda: render.event_rows(detail, pal, kind))
 
     def action_next_kind(self) -> None:
         if self.app.detail is None:  # type: ignore[attr-defined]
@@ -220,7 +264,10 @@ class TreeView(View):
                     ("  (a start nests the started task; Enter folds)", self.pal.muted))
 
     def rows(self) -> list[Row]:
-        return render.tree_rows(self.trace, self.pal, self.collapsed)
+        detail, pal, folded = self.trace, self.pal, set(self.collapsed)
+        if folded:  # fold states are not worth memoising
+            return render.tree_rows(detail, pal, folded)
+        return render.cached(detail, ("tree", frozenset(), pal), lambda: render.tree_rows(detail, pal, folded))
 
     def activate(self, row: Row) -> None:
         if row.children:

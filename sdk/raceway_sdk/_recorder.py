@@ -29,6 +29,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from hashlib import sha1 as _sha1
 from time import time_ns
 from typing import Any, Protocol
 
@@ -170,8 +171,8 @@ class TaskState:
         self.meta_gen = -1
         #: started while its parent was suspended (the transport's own threads): stays ignored
         self.quiet = False
-        #: site -> (caller fingerprint, stack): see _site_stack
-        self.stacks: dict[Site, tuple[Any, list[list[Any]]]] = {}
+        #: site -> (site's code, caller's code, caller's f_lasti, stack): see _site_stack
+        self.stacks: dict[Site, tuple[Any, Any, int, list[list[Any]]]] = {}
         self.uuid: str | None = None  # wire form of the id (AsyncSpawn task_id), made once
         _states.add(self)
         _bump("tasks")
@@ -447,13 +448,32 @@ def _site_stack(state: TaskState, site: Site) -> list[list[Any]]:
     if f is None:
         return []
     caller = f.f_back
-    fp = (f.f_code, caller.f_code, caller.f_lineno) if caller is not None else (f.f_code,)
     cached = state.stacks.get(site)
-    if cached is not None and cached[0] == fp:
-        return cached[1]
+    # f_lasti (an int slot) rather than f_lineno (a line-table walk): same code and same
+    # instruction imply the same line; a different instruction on the same line only recaptures
+    if caller is not None:
+        ccode = caller.f_code
+        lasti = caller.f_lasti
+        if (
+            cached is not None
+            and cached[0] is f.f_code
+            and cached[1] is ccode
+            and cached[2] == lasti
+        ):
+            return cached[3]
+        stack = capture_stack()
+        state.stacks[site] = (f.f_code, ccode, lasti, stack)
+        return stack
+    if cached is not None and cached[0] is f.f_code and cached[1] is None:
+        return cached[3]
     stack = capture_stack()
-    state.stacks[site] = (fp, stack)
+    state.stacks[site] = (f.f_code, None, -1, stack)
     return stack
+
+
+#: (code, line) -> "file:line": sync events of one call site share one string (memory, time)
+_locations: dict[tuple[Any, int], str] = {}
+_LOCATIONS_MAX = 1 << 16
 
 
 def caller_location() -> str:
@@ -461,14 +481,26 @@ def caller_location() -> str:
     f: Any = sys._getframe(1)
     skip = _SKIP_FOR_LOCATION
     while f is not None:
-        fn = f.f_code.co_filename
+        code = f.f_code
+        fn = code.co_filename
         if not fn.startswith(skip):
-            return f"{fn}:{f.f_lineno}"
+            key = (code, f.f_lineno)
+            loc = _locations.get(key)
+            if loc is None:
+                if len(_locations) >= _LOCATIONS_MAX:
+                    _locations.clear()  # bounded: code objects of many generated functions
+                loc = _locations[key] = f"{fn}:{key[1]}"
+            return loc
         f = f.f_back
     return "<unknown>:0"
 
 
 # --------------------------------------------------------------------------- emission
+
+
+#: The ``lock_set`` of every event the recorder emits: one shared empty list (the recorder
+#: never knows held locks; consumers treat it as immutable, like ``vc`` and ``meta``).
+_NO_LOCKS: list[str] = []
 
 
 def _meta(state: TaskState) -> Metadata:
@@ -480,6 +512,31 @@ def _meta(state: TaskState) -> Metadata:
         state.meta = meta
         state.meta_gen = _meta_gen
     return meta
+
+
+def _send(state: TaskState, kind: str, data: dict[str, Any], ext: dict[str, Any]) -> None:
+    """Hand one event to the sink. ``ext`` already holds ``task`` and ``trusted_vc``.
+
+    The hot paths (accesses, sync operations) build their complete ``ext`` in one literal
+    (no resize) and come here; the caller holds the per-thread busy flag.
+    """
+    sink = _sink
+    if sink is None:
+        return
+    meta = state.meta
+    if meta is None or state.meta_gen != _meta_gen:
+        meta = _meta(state)
+    ev = Event(
+        new_event_id(), _trace_id, None, time_ns(), kind, data, meta, state.vc, _NO_LOCKS, ext
+    )
+    try:
+        sink.emit(ev)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        _bump("sink_errors")
+        return
+    next(_emitted)
 
 
 def _emit(
@@ -508,7 +565,9 @@ def _emit(
             None,
             None,
         )
-    ev = Event(new_event_id(), _trace_id, None, time_ns(), kind, data, meta, state.vc, [], ext)
+    ev = Event(
+        new_event_id(), _trace_id, None, time_ns(), kind, data, meta, state.vc, _NO_LOCKS, ext
+    )
     try:
         sink.emit(ev)
     except KeyboardInterrupt:
@@ -519,12 +578,18 @@ def _emit(
     next(_emitted)
 
 
+_TASK_NS_BYTES = bytes.fromhex(_TASK_NS.replace("-", ""))
+
+
 def _task_uuid(state: TaskState) -> str:
+    """``str(uuid.uuid5(_TASK_NS, state.id))``, made once per task (sha1 + bit layout, ~1 us)."""
     u = state.uuid
     if u is None:
-        import uuid
-
-        u = state.uuid = str(uuid.uuid5(uuid.UUID(_TASK_NS), state.id))
+        h = bytearray(_sha1(_TASK_NS_BYTES + state.id.encode()).digest()[:16])
+        h[6] = (h[6] & 0x0F) | 0x50  # version 5
+        h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
+        x = h.hex()
+        u = state.uuid = f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
     return u
 
 
@@ -677,12 +742,35 @@ def new_segment(state: TaskState) -> None:
 # --------------------------------------------------------------------------- sync objects
 
 
+class ClockSlot:
+    """A bare clock holder for ``slot=`` (per-item queue tokens, barrier cycles).
+
+    It carries the clock itself, like an identity entry does, without one: no weak reference,
+    label or table entry per item. Any other ``slot`` object gets an identity entry.
+    """
+
+    __slots__ = ("sync_vc", "__weakref__")
+
+    def __init__(self) -> None:
+        self.sync_vc: dict[str, int] | None = None
+
+
+def _entry(obj: object) -> _identity.Entry:
+    # _identity.entry with its hit path inlined (sync objects are looked up on every operation)
+    ent = _table.get(id(obj))
+    if ent is not None:
+        ref = ent.ref
+        if (ref() if ref is not None else ent.strong) is obj:
+            return ent
+    return _identity.entry(obj)
+
+
 def release(obj: object, lock_type: str, slot: object | None = None) -> None:
     """Release-like operation on ``obj``: it stores the running task's clock; the task ticks.
 
     Call it before the real release so no acquirer can get ahead of the stored clock.
     ``slot`` (default ``obj``) is the object that carries the clock, e.g. a per-item token
-    of a queue; the event still names ``obj``.
+    of a queue (a :class:`ClockSlot` is cheapest); the event still names ``obj``.
     """
     tls = _tls
     if tls.flags:
@@ -690,16 +778,29 @@ def release(obj: object, lock_type: str, slot: object | None = None) -> None:
         return
     tls.flags = 1
     try:
-        state = current()
-        ent = _identity.entry(obj)
-        holder = ent if slot is None else _identity.entry(slot)
+        state = CURRENT.get()
+        if state is None:
+            state = _lazy_state()
+        ent = _entry(obj)
+        if slot is None:
+            holder: Any = ent
+        elif type(slot) is ClockSlot or isinstance(slot, ClockSlot):
+            holder = slot
+        else:
+            holder = _entry(slot)
         vc = state.vc
         with _sync_lock:  # private, never held while user code or the sink runs
             old = holder.sync_vc
-            holder.sync_vc = vc if old is None else vc_join(old, vc)
+            # vc_join(vc, old) is vc itself when it dominates (the releaser acquired this
+            # object before, the usual case for locks): no copy of the clock
+            holder.sync_vc = vc if old is None or old is vc else vc_join(vc, old)
         if _sink is not None:
-            data = {"lock_id": ent.label, "lock_type": lock_type, "location": caller_location()}
-            _emit(state, "LockRelease", data, {"sync": "release"})
+            _send(
+                state,
+                "LockRelease",
+                {"lock_id": ent.label, "lock_type": lock_type, "location": caller_location()},
+                {"sync": "release", "task": state.id, "trusted_vc": True},
+            )
         _tick(state)
     except Exception:
         _internal_error()
@@ -718,17 +819,29 @@ def acquire(obj: object, lock_type: str, slot: object | None = None) -> None:
         return
     tls.flags = 1
     try:
-        state = current()
-        ent = _identity.entry(obj)
-        svc = ent.sync_vc if slot is None else _identity.entry(slot).sync_vc
+        state = CURRENT.get()
+        if state is None:
+            state = _lazy_state()
+        ent = _entry(obj)
+        if slot is None:
+            svc = ent.sync_vc
+        elif type(slot) is ClockSlot or isinstance(slot, ClockSlot):
+            svc = slot.sync_vc  # type: ignore[attr-defined]
+        else:
+            svc = _entry(slot).sync_vc
         if svc is not None:
-            joined = vc_join(state.vc, svc)  # the same dict when nothing is new
-            if joined is not state.vc:
+            vc = state.vc
+            joined = vc_join(vc, svc)  # the same dict when nothing is new
+            if joined is not vc:
                 state.vc = joined
                 state.seen = {}
         if _sink is not None:
-            data = {"lock_id": ent.label, "lock_type": lock_type, "location": caller_location()}
-            _emit(state, "LockAcquire", data, {"sync": "acquire"})
+            _send(
+                state,
+                "LockAcquire",
+                {"lock_id": ent.label, "lock_type": lock_type, "location": caller_location()},
+                {"sync": "acquire", "task": state.id, "trusted_vc": True},
+            )
     except Exception:
         _internal_error()
     finally:
@@ -801,11 +914,19 @@ def access(obj: object, key: Any, access_type: str, site: Site, value: Any = _NO
                     return
             except Exception:  # unhashable or hostile key: the slow path normalises it
                 pass
-    _access_slow(state, obj, key, access_type, site, value)
+        else:
+            ent = None  # a dead object's entry: _identity.entry replaces it
+    _access_slow(state, obj, ent, key, access_type, site, value)
 
 
 def _access_slow(
-    state: TaskState, obj: object, key: Any, access_type: str, site: Site, value: Any
+    state: TaskState,
+    obj: object,
+    ent: _identity.Entry | None,
+    key: Any,
+    access_type: str,
+    site: Site,
+    value: Any,
 ) -> None:
     tls = _tls
     if tls.flags:
@@ -815,9 +936,10 @@ def _access_slow(
         return
     tls.flags = 1
     try:
-        ent = _identity.entry(obj)
-        if ent.skip:
-            return
+        if ent is None:
+            ent = _identity.entry(obj)
+            if ent.skip:
+                return
         if site.kind == ITEM:
             key = _normalise_item_key(key)
         elif type(key) is not str:
@@ -839,7 +961,50 @@ def _access_slow(
                 loc = f"{ent.label}.{key}"
                 var = f"{ent.name}.{key}"
             cached = ent.locs[key] = (loc, var)
-        _record(state, cached[0], cached[1], key, ent.name, access_type, site, value)
+        if site.name or state.loop is not None:
+            _record(state, cached[0], cached[1], key, ent.name, access_type, site, value)
+        else:
+            # the common case inlined: thread task, default variable name, no old value
+            if value is _NOVALUE:
+                new_value = None
+                ext: dict[str, Any] = {
+                    "loc": cached[0],
+                    "func": site.func,
+                    "stack": _site_stack(state, site),
+                    "task": state.id,
+                    "trusted_vc": True,
+                }
+            else:
+                ok, new_value = _cheap_value(value)
+                if ok:
+                    ext = {
+                        "loc": cached[0],
+                        "func": site.func,
+                        "stack": _site_stack(state, site),
+                        "value": new_value,
+                        "task": state.id,
+                        "trusted_vc": True,
+                    }
+                else:
+                    ext = {
+                        "loc": cached[0],
+                        "func": site.func,
+                        "stack": _site_stack(state, site),
+                        "task": state.id,
+                        "trusted_vc": True,
+                    }
+            _send(
+                state,
+                "StateChange",
+                {
+                    "variable": cached[1],
+                    "old_value": None,
+                    "new_value": new_value,
+                    "location": site.location,
+                    "access_type": access_type,
+                },
+                ext,
+            )
         seen[skey] = True
     except Exception:
         _internal_error()
@@ -937,6 +1102,8 @@ def _record(
     if state.loop is not None:
         ext["loop"] = state.loop
         ext["seg"] = state.seg
+    ext["task"] = state.id
+    ext["trusted_vc"] = True
     old = None
     if old_value is not _NOVALUE:
         ok, v = _cheap_value(old_value)
@@ -948,7 +1115,7 @@ def _record(
         "location": site.location,
         "access_type": access_type,
     }
-    _emit(state, "StateChange", data, ext)
+    _send(state, "StateChange", data, ext)
 
 
 # --------------------------------------------------------------------------- process fork

@@ -314,7 +314,7 @@ def start_handler(ctx: IncomingContext | None, method: str, url: str) -> Handler
             ext["upstream_span"] = ctx.parent_span_id
         if ctx.service:
             ext["caller_service"] = ctx.service
-    data = {"method": method, "url": safe_url(url), "headers": {}, "body": None}
+    data: dict[str, Any] = {"method": method, "url": safe_url(url), "headers": {}, "body": None}
     rec.emit_event("HttpRequest", data, ext)
     return handler
 

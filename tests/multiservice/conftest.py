@@ -1,54 +1,21 @@
 """Fixtures: a real Raceway server on 127.0.0.1, services as ``raceway run`` subprocesses, and
-an instrumented caller (this test process: recorder + HttpSink + httpx instrumentation)."""
+an instrumented caller (see ``msutil``)."""
 
 from __future__ import annotations
 
 import sys
-import threading
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from raceway_sdk import _recorder as rec
-from raceway_sdk.instrument import http_clients
-from raceway_sdk.testing_services import Services
-from raceway_sdk.transport import HttpSink
 
-from raceway_server.api import create_app
-from raceway_server.api.server import Server
-from raceway_server.config import Config
+sys.path.insert(0, str(Path(__file__).parent))
 
-APPS = str(Path(__file__).with_name("apps.py"))
+from msutil import Caller, RunningServer  # noqa: E402
+from raceway_sdk.testing_services import Services  # noqa: E402
 
-
-class RunningServer:
-    """The real server app under uvicorn in a thread, on 127.0.0.1 and an ephemeral port."""
-
-    def __init__(self, config: Config) -> None:
-        self.app = create_app(config)
-        self.service: Any = self.app.state.service
-        self.uv = Server(self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-        self.thread = threading.Thread(target=self.uv.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not (self.uv.started and self.service.warmup.ready):
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the raceway server did not start")
-            time.sleep(0.01)
-        self.url = f"http://127.0.0.1:{self.uv.port}"
-
-    def races(self, trace: int) -> list[Any]:
-        return list(self.service.trace_races(trace))
-
-    def events(self, trace: int) -> list[Any]:
-        return list(self.service.trace_events(trace))
-
-    def stop(self) -> None:
-        self.uv.should_exit = True
-        self.thread.join(timeout=20)
+from raceway_server.config import Config  # noqa: E402
 
 
 @pytest.fixture
@@ -79,29 +46,6 @@ def services(server: RunningServer) -> Iterator[Services]:
         svc.stop_all()
 
 
-class Caller:
-    """This process as an instrumented client: its clock rides on every httpx request."""
-
-    def __init__(self, url: str, api_key: str | None = None) -> None:
-        self.trace = uuid.uuid4().int
-        self.sink = HttpSink(url, api_key=api_key, register_atexit=False)
-        self._prev_trace = rec.current_trace()
-        rec.configure(service_name="tests")
-        rec.set_trace(self.trace)
-        self._prev_sink = rec.set_sink(self.sink)
-        http_clients.install()
-
-    def flush(self) -> None:
-        assert self.sink.flush(10)
-
-    def close(self) -> None:
-        http_clients.uninstall()
-        rec.set_sink(self._prev_sink)
-        rec.set_trace(self._prev_trace)
-        rec.configure(service_name="python")
-        self.sink.close()
-
-
 @pytest.fixture
 def caller(server: RunningServer) -> Iterator[Caller]:
     c = Caller(server.url)
@@ -110,22 +54,3 @@ def caller(server: RunningServer) -> Iterator[Caller]:
     finally:
         c.close()
 
-
-def concurrently(*calls: Callable[[], Any]) -> list[Any]:
-    """Run the calls in threads at once (the threads never synchronise with each other)."""
-    out: list[Any] = [None] * len(calls)
-    barrier = threading.Barrier(len(calls))
-
-    def run(i: int) -> None:
-        barrier.wait()
-        out[i] = calls[i]()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return out
-
-
-sys.path.insert(0, str(Path(__file__).parent))

@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 
 import httpx
-from conftest import APPS, RunningServer
+from msutil import APPS, RunningServer
 from raceway_sdk.testing_services import Services
 
 KEY = "interop-key"

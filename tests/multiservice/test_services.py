@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import httpx
-from conftest import APPS, Caller, RunningServer, concurrently
+from msutil import APPS, Caller, RunningServer, concurrently
 from raceway_sdk.testing_services import Services
 
 

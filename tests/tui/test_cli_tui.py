@@ -20,7 +20,7 @@ from raceway_server.tui.views import View
 
 def select_trace(app: RacewayApp, needle: str) -> None:
     table = app.trace_table
-    table.move_cursor(row=next(i for i, r in enumerate(table.rows_data) if needle in r.search))
+    table.go(next(i for i, r in enumerate(table.rows_data) if needle in r.search))
 
 
 def test_dumb_terminal_prints_plain_summary(plugin_session: Path, tmp_path: Path) -> None:

@@ -200,3 +200,28 @@ def test_cli_plain_summary_against_raceway_serve() -> None:
     gone = cli("--server", url)
     assert gone.returncode == 2 and "cannot reach the Raceway server" in gone.stderr
     assert "Traceback" not in gone.stderr
+
+
+def test_race_flags_are_fetched_within_a_budget(serve: Callable[..., LiveServer],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import raceway_server.tui.server_source as server_source
+
+    server = serve()
+    shops = [shop_trace() for _ in range(3)]
+    server.post(body(shops))
+    monkeypatch.setattr(server_source, "PROBE_EVENT_BUDGET", 6)  # one 5-event trace per refresh
+    source = ServerSource(server.url)
+    counts = []
+    for _ in range(3):
+        snap = source.snapshot()
+        counts.append(sorted((r.race_count is None, r.race_count or 0) for r in snap.traces))
+        if any(r.race_count is None for r in snap.traces):
+            assert any("follow on the next refreshes" in n for n in snap.notes)
+    assert counts == [[(False, 1), (True, 0), (True, 0)], [(False, 1), (False, 1), (True, 0)],
+                      [(False, 1), (False, 1), (False, 1)]]
+    fresh = ServerSource(server.url)
+    monkeypatch.setattr(server_source, "PROBE_EVENT_BUDGET", 0)
+    assert all(r.race_count is None for r in fresh.snapshot().traces)
+    detail = fresh.trace(shops[0].id)  # opening a trace tells its races
+    assert len(detail.races) == 1 and detail.races[0]["variable"] == "orders"
+    assert {r.trace_id: r.race_count for r in fresh.snapshot().traces}[shops[0].id] == 1

@@ -17,7 +17,7 @@ from raceway_server.tui.views import View
 def select_trace(app: RacewayApp, needle: str) -> None:
     table = app.trace_table
     index = next(i for i, r in enumerate(table.rows_data) if needle in r.search)
-    table.move_cursor(row=index)
+    table.go(index)
 
 
 @pytest.mark.asyncio
@@ -122,7 +122,7 @@ async def test_lost_update_race_and_dashboard_enter(session_file: Path) -> None:
         dash = app.query_one("#dashboard", View).table
         assert app.focused is dash
         index = next(i for i, r in enumerate(dash.rows_data) if r.data["severity"] == "lost-update")
-        dash.move_cursor(row=index)
+        dash.go(index)
         await pilot.press("enter")
         await settle(pilot)
         assert app.current_view.id == "races"
@@ -138,20 +138,24 @@ async def test_vim_navigation_search_and_help(session_file: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         table = app.trace_table
-        assert app.focused is table and table.cursor_row == 0
+        assert app.focused is table and table.index == 0
         await pilot.press("j")
-        assert table.cursor_row == 1
+        assert table.index == 1
         await pilot.press("G")
-        assert table.cursor_row == table.row_count - 1
+        assert table.index == len(table.rows_data) - 1
         await pilot.press("k")
-        assert table.cursor_row == table.row_count - 2
+        assert table.index == len(table.rows_data) - 2
         await pilot.press("g")
-        assert table.cursor_row == 0
+        assert table.index == 0
         await settle(pilot)
 
         await pilot.press("slash")
         assert isinstance(app.focused, Input)
-        await pilot.press(*"quiet", "enter")
+        await pilot.press("j", "k", "q", "G")  # typed into the box: no move, no quit
+        assert app.focused.value == "jkqG" and table.index == 0 and app.is_running
+        await pilot.press("escape")
+        assert app.focused is table
+        await pilot.press("slash", *"quiet", "enter")
         assert app.focused is table
         assert "test_quiet" in table.current.search  # type: ignore[union-attr]
         await settle(pilot)
@@ -159,11 +163,11 @@ async def test_vim_navigation_search_and_help(session_file: Path) -> None:
         assert "stores events only for traces with races" in " ".join(app.detail.notes)
 
         await pilot.press("slash", *"test_", "enter")  # matches every row: n / N walk them
-        first = table.cursor_row
+        first = table.index
         await pilot.press("n")
-        assert table.cursor_row == (first + 1) % table.row_count
+        assert table.index == (first + 1) % len(table.rows_data)
         await pilot.press("N")
-        assert table.cursor_row == first
+        assert table.index == first
 
         select_trace(app, "test_threads_race")
         await settle(pilot)
@@ -182,11 +186,11 @@ async def test_vim_navigation_search_and_help(session_file: Path) -> None:
         assert app.focused is events.detail_pane
         await pilot.press("h", "h")
         assert app.focused is table
-        before = table.cursor_row
+        before = table.index
         await pilot.press("left_square_bracket")
-        assert table.cursor_row == before - 1
+        assert table.index == before - 1
         await pilot.press("right_square_bracket")
-        assert table.cursor_row == before
+        assert table.index == before
         await settle(pilot)
 
         await pilot.press("3", "l")  # tree: Enter folds a task
@@ -219,4 +223,5 @@ def test_session_file_rewritten_is_picked_up(session_file: Path, tmp_path: Path)
     doc["traces"] = {k: v for k, v in doc["traces"].items() if k == doc["tests"][0]["trace_id"]}
     copy.write_text(json.dumps(doc) + " ")
     assert len(source.snapshot().traces) == 1
+
 

@@ -216,3 +216,34 @@ def engine_session(path: Any) -> dict[str, Any]:
     with open(path, "wb") as f:
         f.write(orjson.dumps(doc, default=str))
     return doc
+
+
+def big_session(path: Any, accesses: int) -> dict[str, Any]:
+    """One racing test with ``accesses`` accesses by 4 threads (a large trace)."""
+    from raceway_server.engine.core import Engine
+
+    t = Trace("python")
+    ts = Tasks(t)
+    main = ts.root("MainThread")
+    workers = [ts.fork(main, f"w{i}", "thread", 10 + i) for i in range(4)]
+    for i in range(accesses):
+        ts.access(workers[i % 4], f"slot{i % 97}", "Write", 100 + i % 13, "fill", i)
+    for w in workers:
+        ts.join(main, w)
+    engine = Engine()
+    engine.add_batch(t.events)
+    races = []
+    for n, r in enumerate(engine.races(t.trace_id), 1):
+        races.append(dict(r.to_dict(), id=n, trace_id=t.id, test="tests/test_big.py::test_big",
+                          status="new", anchor=f"race-{n}"))
+    doc = {"format": "raceway-session", "version": 1, "summary": {"races": len(races)},
+           "tests": [{"nodeid": "tests/test_big.py::test_big", "trace_id": t.id,
+                      "outcome": "failed", "races": [r["id"] for r in races]}],
+           "races": races,
+           "traces": {t.id: {"test": "tests/test_big.py::test_big",
+                             "events": [event_to_wire(e) for e in t.events], "tasks": ts.info}}}
+    import orjson
+
+    with open(path, "wb") as f:
+        f.write(orjson.dumps(doc, default=str))
+    return doc

@@ -276,6 +276,12 @@ def test_wsgi_flask_threaded_concurrent_race_sequential_not(instrumented: Collec
             client.post(url + "/withdraw")
             reply = client.post(url + "/withdraw")
         assert reply.json() == {"balance": 80} and "raceway-clock" in reply.headers
+        requests = pytest.importorskip("requests")  # the same hand-offs through requests
+
+        answer = requests.post(url + "/withdraw", timeout=10)
+        assert answer.json() == {"balance": 70} and "raceway-clock" in answer.headers
+        sent = answer.request.headers
+        assert "traceparent" in sent and "raceway-clock" in sent
         assert races_of(instrumented) == []
         concurrently(lambda: httpx.post(url + "/withdraw"), lambda: httpx.post(url + "/withdraw"))
         races = races_of(instrumented)

@@ -16,7 +16,7 @@ from raceway_sdk import _recorder
 __all__ = ["install", "uninstall", "is_installed", "status", "not_instrumented"]
 
 #: optional parts, installed in this order after the thread patches
-OPTIONAL = ("aio", "anyio_trio", "rewrite")
+OPTIONAL = ("aio", "anyio_trio", "http_clients", "rewrite")
 
 _installed: list[Any] = []
 _skipped: dict[str, str] = {}

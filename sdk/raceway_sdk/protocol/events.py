@@ -181,23 +181,36 @@ class Event:
         return f"Event({self.kind}, task={self.task!r}, data={self.data!r})"
 
 
-_PREFIX = int.from_bytes(os.urandom(8), "big")
+_ID_MASK = (1 << 62) - 1
+
+
+def _id_base() -> int:
+    prefix = int.from_bytes(os.urandom(8), "big")
+    high = (prefix & ~(0xF << 12)) | (0x4 << 12)  # version 4 nibble in time_hi
+    return (high << 64) | (0b10 << 62)  # RFC 4122 variant bits
+
+
+_id_base_now = _id_base()
 _counter = itertools.count(1)
-_pid_seen = os.getpid()
-_prefix_lock = threading.Lock()
+
+
+def _reseed_ids_after_fork() -> None:
+    # A forked child must never share ids with its parent: new random prefix, fresh counter.
+    global _id_base_now, _counter
+    _id_base_now = _id_base()
+    _counter = itertools.count(1)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reseed_ids_after_fork)
 
 
 def new_event_id() -> int:
-    """A cheap unique 128-bit id laid out as a valid UUIDv4 (random prefix + counter)."""
-    global _PREFIX, _pid_seen
-    if os.getpid() != _pid_seen:  # forked child: never share ids with the parent
-        with _prefix_lock:
-            if os.getpid() != _pid_seen:
-                _PREFIX = int.from_bytes(os.urandom(8), "big")
-                _pid_seen = os.getpid()
-    n = next(_counter) & ((1 << 62) - 1)
-    high = (_PREFIX & ~(0xF << 12)) | (0x4 << 12)  # version 4 nibble in time_hi
-    return (high << 64) | (0b10 << 62) | n
+    """A cheap unique 128-bit id laid out as a valid UUIDv4 (random prefix + counter).
+
+    The prefix is re-drawn in a forked child (``os.register_at_fork``), not checked per call.
+    """
+    return _id_base_now | (next(_counter) & _ID_MASK)
 
 
 # --------------------------------------------------------------------------------------------
