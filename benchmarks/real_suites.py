@@ -116,12 +116,15 @@ def run_suite(venv: Venv, suite: dict[str, Any], work: Path, repeat: int,
     env = venv.env(PYTHONDONTWRITEBYTECODE="1")
     base = [venv.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *suite["args"]]
     on = base + ["--raceway", f"--raceway-include={suite['package']}", "--raceway-fail-on=none"]
-    # One warm-up of each mode (bytecode caches, rewritten-module cache), then best of N.
+    # One warm-up of each mode (bytecode and rewritten-module caches), then N rounds that
+    # alternate off/on so that a load spike on the (shared) machine hits both modes alike.
     runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
-    for mode, cmd in (("off", base), ("on", on)):
+    modes = (("off", base), ("on", on))
+    for mode, cmd in modes:
         run_measured(cmd, src_dir, env, timeout, work / f"{suite['name']}-{mode}-warm.log",
                      max_memory_mb)
-        for i in range(repeat):
+    for i in range(repeat):
+        for mode, cmd in modes:
             runs[mode].append(run_measured(cmd, src_dir, env, timeout,
                                            work / f"{suite['name']}-{mode}-{i}.log",
                                            max_memory_mb))
@@ -146,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--venv", help="reuse (or create and keep) the venv at this path")
     parser.add_argument("--keep-venv", action="store_true")
     parser.add_argument("--only", action="append", help="suite name (repeatable)")
-    parser.add_argument("--repeat", type=int, default=1, help="timed runs per mode (best of)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per mode (best of)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per pytest run")
     parser.add_argument("--max-memory-mb", type=int, default=3000,
                         help="address-space cap of each pytest run (MiB)")

@@ -3,7 +3,8 @@
 Registered (as ``_raceway``) only when Raceway is on. Verdict rules:
 
 * every test (setup + call + teardown) is one trace; each race the engine finds in it is classified
-  (suppressed by marker / ignore glob / suppression file, known from the baseline, or new);
+  by ``_verdicts.Classifier`` (suppressed by marker / ignore glob / suppression file, known from
+  the baseline, or new);
 * new races that ``fail_on`` covers fail the test **in its call phase** (``RaceDetected`` raised
   from a ``pytest_runtest_call`` wrapper, so junitxml, xdist and other reporters see an ordinary
   failure); races found only in teardown (or in a setup that failed) fail the test's teardown,
@@ -16,7 +17,6 @@ Registered (as ``_raceway``) only when Raceway is on. Verdict rules:
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import sys
 import uuid
@@ -27,35 +27,17 @@ from typing import Any
 import pytest
 from _pytest.outcomes import Failed
 
-from pytest_raceway import _baseline, _format, _results, _settings, _spine, _suppress
+from pytest_raceway import _baseline, _format, _results, _settings, _spine
+from pytest_raceway._verdicts import SESSION_TEST, Classifier, TestRun
 from pytest_raceway.plugin import PLUGIN_NAME
 
 MAX_TRACE_EVENTS = 50_000
-SESSION_TEST = "<session>"
 
 
 class RaceDetected(Failed):
     """A test failed because its tasks raced (a ``pytest.fail`` without a Python traceback)."""
 
     __module__ = "builtins"  # shown as ``RaceDetected: ...`` (pytest does this for Failed)
-
-
-class _TestRun:
-    __slots__ = ("nodeid", "trace_id", "enabled", "fail_on", "ignore", "seen", "anchors",
-                 "failing", "failed_with", "ended")
-
-    def __init__(self, nodeid: str, trace_id: int, overrides: dict[str, Any],
-                 settings: _settings.Settings) -> None:
-        self.nodeid = nodeid
-        self.trace_id = trace_id
-        self.enabled = overrides.get("enabled", True)
-        self.fail_on = overrides.get("fail_on", settings.fail_on)
-        self.ignore = list(settings.ignore) + list(overrides.get("ignore", []))
-        self.seen: set[int] = set()
-        self.anchors: list[str] = []
-        self.failing: list[dict[str, Any]] = []
-        self.failed_with = 0  # how many of ``failing`` a phase has already failed for
-        self.ended = nodeid == SESSION_TEST  # races found from now on fail the session
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
@@ -76,14 +58,6 @@ def start(config: pytest.Config, settings: _settings.Settings) -> RacewayPlugin:
     return plugin
 
 
-def severity_fails(fail_on: str, severity: str) -> bool:
-    if fail_on == "none":
-        return False
-    if fail_on == "write-write":
-        return severity in ("write-write", "lost-update")
-    return True
-
-
 class RacewayPlugin:
     def __init__(self, config: pytest.Config, settings: _settings.Settings) -> None:
         self.config = config
@@ -91,24 +65,21 @@ class RacewayPlugin:
         self.worker = os.environ.get("PYTEST_XDIST_WORKER")
         self.controller = _is_xdist_controller(config)
         self.results = _results.Results()
-        self.suppressions = (_suppress.load(settings.suppressions)
-                             if settings.suppressions else [])
-        self.baseline: dict[str, dict[str, Any]] = {}
-        if settings.baseline and (not settings.baseline_update or Path(settings.baseline).exists()):
-            self.baseline = _baseline.load(settings.baseline, settings.sources["baseline"])
+        self.classifier = Classifier(settings, self.worker, self._test_of)
+        self.results.suppressions_used = self.classifier.suppressions_used
         self.overrides: dict[str, dict[str, Any]] = {}
         self.trace_tests: dict[int, str] = {}
         self.session_trace = uuid.uuid4().int
         self.trace_tests[self.session_trace] = SESSION_TEST
-        self.current: _TestRun | None = None
-        self.session_run = _TestRun(SESSION_TEST, self.session_trace, {}, settings)
+        self.current: TestRun | None = None
+        self.session_run = TestRun(SESSION_TEST, self.session_trace, {}, settings)
         self.session_failing: list[dict[str, Any]] = []
-        self.finished: list[_TestRun] = []  # late events can still reveal races in their traces
-        self.race_counter = 0
+        self.finished: list[TestRun] = []  # late events can still reveal races in their traces
         self.engine: Any = None
         self.remote: Any = None
         self.listener: Any = None
         self.armed = False
+        self.written: list[tuple[str, str]] = []  # (label, path) of the files this run wrote
         self.report_json, self.report_html = self._report_paths()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -123,7 +94,7 @@ class RacewayPlugin:
         from pytest_raceway import _transport
 
         rec = _spine.recorder()
-        self.engine = _spine.make_engine()
+        self.engine = self.classifier.engine = _spine.make_engine()
         if self.settings.server:
             self.remote = _transport.RemoteSink(self.settings.server)
         sink = self.engine if self.remote is None else _transport.EngineSink(self.engine,
@@ -178,7 +149,7 @@ class RacewayPlugin:
         if not self.armed:
             return (yield)
         trace_id = uuid.uuid4().int
-        run = _TestRun(item.nodeid, trace_id, self.overrides.get(item.nodeid, {}), self.settings)
+        run = TestRun(item.nodeid, trace_id, self.overrides.get(item.nodeid, {}), self.settings)
         self.trace_tests[trace_id] = item.nodeid
         self.current = run
         rec = _spine.recorder()
@@ -244,6 +215,7 @@ class RacewayPlugin:
         return "\n".join([head, *texts])
 
     def _test_of(self, trace: Any) -> str | None:
+        """The test that owns a trace (int or UUID string), for leaked-task reports."""
         if isinstance(trace, str):
             try:
                 trace = uuid.UUID(trace).int
@@ -259,7 +231,7 @@ class RacewayPlugin:
         target = self.report_html or self.report_json or self.settings.json
         return f"{Path(target).resolve().as_uri()}#{anchor}" if target else f"#{anchor}"
 
-    def _collect(self, run: _TestRun) -> list[dict[str, Any]]:
+    def _collect(self, run: TestRun) -> list[dict[str, Any]]:
         """Classify the races of ``run``'s trace not seen yet; return those that fail it."""
         if self.engine is None:
             return []
@@ -268,8 +240,7 @@ class RacewayPlugin:
             if race.id in run.seen:
                 continue
             run.seen.add(race.id)
-            record = self._classify(_spine.to_dict(race), run)
-            record["late"] = run.ended
+            record = self.classifier.classify(_spine.to_dict(race), run)
             self.results.races.append(record)
             run.anchors.append(record["anchor"])
             if record["fails"]:
@@ -277,65 +248,7 @@ class RacewayPlugin:
                 run.failing.append(record)
         return failing
 
-    def _classify(self, race: dict[str, Any], run: _TestRun) -> dict[str, Any]:
-        self.race_counter += 1
-        prefix = f"{self.worker}-" if self.worker else ""
-        race["anchor"] = f"race-{prefix}{self.race_counter}"
-        race["test"] = run.nodeid
-        race["trace_id"] = str(uuid.UUID(int=run.trace_id))
-        if isinstance(race.get("key"), tuple):
-            race["key"] = list(race["key"])
-        for name in ("first", "second", "stale_read"):
-            access = race.get(name)
-            if isinstance(access, dict):
-                if not access.get("task_created_at"):
-                    self._fill_task(access)
-                origin = access.get("origin_trace")
-                if isinstance(origin, int):
-                    access["origin_trace"] = origin = str(uuid.UUID(int=origin))
-                access["origin_test"] = self._test_of(origin)
-        race["sites"] = _baseline.race_sites(race, self.settings.rootdir)
-        race["baseline_key"] = _baseline.race_key(race, self.settings.rootdir)
-        status, reason = "new", None
-        names = [str(race.get("variable") or ""), str(race.get("loc") or "")]
-        glob = next((g for g in run.ignore if any(fnmatch.fnmatchcase(n, g) for n in names)), None)
-        if not run.enabled:
-            status, reason = "suppressed", "raceway disabled for this test by a marker"
-        elif glob is not None:
-            status, reason = "suppressed", f"ignore pattern {glob!r}"
-        elif (supp := _suppress.match(self.suppressions, race)) is not None:
-            status, reason = "suppressed", f"suppression {supp} (line {supp.line})"
-            key = str(supp)
-            self.results.suppressions_used[key] = self.results.suppressions_used.get(key, 0) + 1
-        elif race["baseline_key"] in self.baseline:
-            status = "baseline"
-        race["status"], race["reason"] = status, reason
-        race["fails"] = (status == "new" and not self.settings.baseline_update
-                         and severity_fails(run.fail_on, str(race.get("severity"))))
-        return race
-
-    def _fill_task(self, access: dict[str, Any]) -> None:
-        """Name a task the race's trace did not see start.
-
-        A thread leaked from an earlier test was spawned in that test's trace: take its creation
-        site from there. The main thread and threads started before instrumentation have no
-        spawn event at all: the recorder of this process still knows their name and kind.
-        """
-        task = access.get("task")
-        for trace_id in self.engine.trace_ids():
-            info = self.engine.tasks(trace_id).get(task)
-            if info is not None and getattr(info, "created_at", None):
-                access["task_created_at"] = info.created_at
-                access["task_stack"] = info.stack
-                access["task_name"], access["task_kind"] = info.name, info.kind
-                if getattr(info, "origin_trace", None) is not None:
-                    access["origin_trace"] = info.origin_trace
-                return
-        state = _spine.live_task(task)
-        if state is not None:
-            access["task_name"], access["task_kind"] = state.name, state.kind
-
-    def _keep_trace(self, run: _TestRun) -> None:
+    def _keep_trace(self, run: TestRun) -> None:
         """Keep the events of racing traces for the JSON/HTML report (bounded, counted)."""
         if not run.anchors or not (self.settings.json or self.settings.report):
             return
@@ -382,10 +295,8 @@ class RacewayPlugin:
         if self.armed:
             # races outside tests, in tests' traces from events that came after the test, and in
             # traces no test owns (a child process that made up its own trace id)
-            orphans = [_TestRun(f"<trace {uuid.UUID(int=tid)}>", tid, {}, self.settings)
+            orphans = [TestRun(f"<trace {uuid.UUID(int=tid)}>", tid, {}, self.settings)
                        for tid in self.engine.trace_ids() if tid not in self.trace_tests]
-            for run in orphans:
-                run.ended = True
             for run in (self.session_run, *self.finished, *orphans):
                 known = len(run.anchors)
                 self.session_failing += self._collect(run)
@@ -456,7 +367,6 @@ class RacewayPlugin:
 
     def _write_outputs(self) -> None:
         s = self.settings
-        self.written: list[tuple[str, str]] = []
         doc = self.results.document(s.to_dict())
         for path, label in ((s.json, "JSON"),
                             (self.report_json, "report (JSON; HTML rendering not available yet)")):
@@ -476,7 +386,7 @@ class RacewayPlugin:
                     f"wrote the session JSON to {fallback} instead")
         if s.baseline and s.baseline_update:
             tests_run = set(self.results.tests)
-            entries = _baseline.updated(self.baseline, self.results.races, tests_run)
+            entries = _baseline.updated(self.classifier.baseline, self.results.races, tests_run)
             _baseline.save(s.baseline, entries)
             self.written.append(("baseline", s.baseline))
 

@@ -72,5 +72,5 @@ def write(plugin: Any, tr: Any) -> None:
     if plugin.settings.baseline_update and races:
         tr.write_line(f"baseline updated: races are recorded in {plugin.settings.baseline} "
                       "and do not fail this run")
-    for label, path in getattr(plugin, "written", []):
+    for label, path in plugin.written:
         tr.write_sep("-", f"raceway {label}: {Path(path).resolve().as_uri()}")

@@ -112,3 +112,16 @@ def raceway(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Raceway's manual API for this test: ``track(obj)``, ``trace_id``, ``races()``, ``api``."""
     plugin = request.config.pluginmanager.get_plugin(PLUGIN_NAME)
     yield plugin.handle(request.node) if plugin is not None else _OffHandle()
+
+
+@pytest.fixture
+def raceway_services() -> Iterator[Any]:
+    """Start instrumented HTTP services: ``raceway_services.start(file, attr, name=...)``.
+
+    Each service runs in its own process under ``raceway run`` and reports to this session;
+    all are stopped when the test ends (see ``raceway_sdk.testing_services``).
+    """
+    from raceway_sdk.testing_services import running_services
+
+    with running_services() as services:
+        yield services

@@ -52,7 +52,7 @@ def test_corpus_has_no_false_positives_or_negatives():
 def test_corpus_verdicts_are_the_same_under_xdist():
     # The thread and executor kernels (fast): the point is the merge of two workers' verdicts.
     paths = ["tests/corpus/test_threads.py", "tests/corpus/test_executors.py"]
-    result = _corpus.run(paths, extra=["-n", "2"], cwd=str(ROOT), timeout=300)
+    result = _corpus.run(paths, extra=["-n", "2"], cwd=str(ROOT), timeout=300, autoload=False)
     print(result.line())
     details = "\n".join(result.details()) + "\n" + result.output[-3000:]
     assert result.total >= 40 and result.passed == result.total, details

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from fanout import bytes_per_host_joined, bytes_per_host_locked, bytes_per_host_racy
 
 EXPECTED = {"a.example": 200, "b.example": 300, "c.example": 40}

@@ -16,7 +16,6 @@ import time
 import uuid
 
 import httpx
-
 from raceway_sdk.testing_services import Services
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -12,8 +12,6 @@ import threading
 import httpx
 import pytest
 
-from raceway_sdk.testing_services import raceway_services  # noqa: F401 (the fixture)
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 

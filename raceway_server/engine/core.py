@@ -49,19 +49,19 @@ class _Trace:
 
         return TraceRaces(found, self._entries)
 
-    def _entries(self) -> Iterator[tuple[str, Entry]]:
+    def _entries(self, state: TraceRaces) -> Iterator[tuple[str, Entry]]:
         """Every analysable access of the trace as ``(loc, entry)``, in arrival order."""
         orig = self.orig
         for e in self.events:
             try:
-                item = _entry_of(e, orig) if e.kind == "StateChange" else None
+                item = _entry_of(e, orig, state) if e.kind == "StateChange" else None
             except Exception:  # malformed: already counted as dropped when it arrived
                 item = None
             if item is not None:
                 yield item
 
 
-def _entry_of(e: Event, orig: OriginalClocks | None) -> tuple[str, Entry] | None:
+def _entry_of(e: Event, orig: OriginalClocks | None, state: TraceRaces) -> tuple[str, Entry] | None:
     ext = e.ext
     data = e.data
     code = TYPE_CODES.get(data.get("access_type"))  # type: ignore[arg-type]
@@ -76,16 +76,8 @@ def _entry_of(e: Event, orig: OriginalClocks | None) -> tuple[str, Entry] | None
         if type(task) is not str or type(loc) is not str or not ep:
             return None  # dropped (and counted) when it arrived
         loop = ext.get("loop")
-        return loc, (
-            task,
-            vc,
-            ep,
-            site,
-            code,
-            loop,
-            ext.get("seg", 0) if loop is not None else 0,
-            e,
-        )
+        seg = ext.get("seg", 0) if loop is not None else 0
+        return loc, state.entry(task, vc, ep, site, code, loop, seg, e)
     if orig is None:
         return None
     clock = orig.clocks.get(e.id)
@@ -95,7 +87,7 @@ def _entry_of(e: Event, orig: OriginalClocks | None) -> tuple[str, Entry] | None
     loc = (ext.get("loc") if ext else None) or data.get("variable")
     if type(loc) is not str:
         return None
-    return loc, (task, vc, vc.get(task, 0), site, code, None, 0, e)
+    return loc, state.entry(task, vc, vc.get(task, 0), site, code, None, 0, e)
 
 
 def _created_at(stack: Any) -> str | None:
@@ -167,8 +159,9 @@ class Engine:
                 self._last_error = f"{type(exc).__name__}: {exc}"
 
     def _run(self, it: Iterator[Event]) -> None:
-        # The hot loop: locals only; the two cheapest cases of TraceRaces.access are inlined
-        # (same-epoch fast path, same clock as the previous access with nothing concurrent).
+        # The hot loop: locals only. The two cheapest cases of TraceRaces.access are inlined
+        # (same-epoch fast path; a thread's access ordered after the location's previous one
+        # with nothing concurrent, which replaces the entry of its key: one dict store).
         traces = self._traces
         code_of = TYPE_CODES.get
         _type = type
@@ -179,13 +172,18 @@ class Engine:
         st: Any = None
         tasks: dict[str, TaskInfo] = {}
         locs: dict[str, LocState] = {}
+        sites: dict[str, Any] = {}
         append: Any = None
         indexed = False
-        na = 0
+        na = fast = ordered = 0
         try:
             for e in it:
                 tid = e.trace_id
                 if tid != last_tid:
+                    if st is not None:
+                        st.fast_hits += fast
+                        st.ordered_hits += ordered
+                        fast = ordered = 0
                     tr = traces.get(tid)
                     if tr is None:
                         tr = traces[tid] = _Trace(self, tid)
@@ -196,6 +194,7 @@ class Engine:
                     last_meta = None
                     st = tr.state
                     locs = st.locs
+                    sites = st.sites
                     tasks = tr.tasks
                     indexed = st.index is not None
                     append = tr.events.append
@@ -204,70 +203,71 @@ class Engine:
                 if ext is None or ext.get("trusted_vc") is not True:
                     na += self._add_original(tr, e)
                     continue
-                if e.kind == "StateChange":
-                    task = ext.get("task")
-                    data = e.data
-                    code = code_of(data.get("access_type"))
-                    site = data.get("location")
-                    loc = ext.get("loc") or data.get("variable")
-                    vc = e.vc
-                    ep = vc.get(task, 0)
-                    if code is None or _type(site) is not _str or _type(loc) is not _str or not ep:
-                        self._drop_access(e, code, site, loc, ep, task)
-                        continue
-                    na += 1
-                    loop = ext.get("loop")
-                    if loop is None:
-                        y = (task, vc, ep, site, code, None, 0, e)
-                    else:
-                        y = (task, vc, ep, site, code, loop, ext.get("seg", 0), e)
-                    ls = locs.get(loc)
-                    if ls is None or indexed:
-                        st.access(loc, y)
-                        indexed = st.index is not None
-                        continue
-                    last = ls.last
-                    if last is not None:
-                        lt = last[0]
-                        if lt == task:  # program order: `last` happened before `y`
-                            if last[1] is vc and last[3] == site and last[4] == code and last[6] == y[6]:
-                                st.fast_hits += 1  # same-epoch fast path (see TraceRaces.access)
-                                continue
-                            hb = True
-                        else:
-                            hb = last[2] <= vc.get(lt, 0)
-                        if hb and loop is None:
-                            st.ordered_hits += 1
-                            if ls.conc is None:  # every frontier entry happened before `y`
-                                entries = ls.entries
-                                i = len(entries)
-                                while i:
-                                    i -= 1
-                                    x = entries[i]
-                                    if x[3] == site and x[4] == code and x[5] is None:
-                                        del entries[i]
-                                entries.append(y)
-                                ls.last = y
-                            else:
-                                st._ordered(ls, loc, y)
-                            continue
-                    if not st._process(ls, loc, y, True):
-                        st._rebuild(loc)
-                        indexed = True
-                else:
+                if e.kind != "StateChange":
                     meta = e.meta
                     if meta is not last_meta:  # the recorder shares one Metadata per task
                         task = ext.get("task")
                         if task not in tasks:
-                            if type(task) is not str:
+                            if _type(task) is not _str:
                                 self._drop("trusted event without a string raceway.task")
                                 continue
                             self._note_task(tr, task, e)
                         last_meta = meta
                     if e.kind == "AsyncSpawn":
                         self._note_spawn(tr, ext.get("task"), e)
+                    continue
+                task = ext.get("task")
+                data = e.data
+                code = code_of(data.get("access_type"))
+                site = data.get("location")
+                loc = ext.get("loc") or data.get("variable")
+                vc = e.vc
+                ep = vc.get(task, 0)
+                if code is None or _type(site) is not _str or _type(loc) is not _str or not ep:
+                    self._drop_access(e, code, site, loc, ep, task)
+                    continue
+                na += 1
+                sk = sites.get(site)
+                if sk is None:
+                    sk = st.site_keys(site)
+                site = sk[0]  # canonical: identity comparisons from here on
+                loop = ext.get("loop")
+                if loop is None:
+                    y = (task, vc, ep, site, code, None, 0, e, sk[1 + code])
+                else:
+                    y = (task, vc, ep, site, code, loop, ext.get("seg", 0), e, (sk[1 + code], loop))
+                ls = locs.get(loc)
+                if ls is None or indexed:
+                    st.access(loc, y)
+                    indexed = st.index is not None
+                    continue
+                last = ls.last
+                if last is not None:
+                    lt = last[0]
+                    if lt == task:  # program order: `last` happened before `y`
+                        if last[1] is vc and last[3] == site and last[4] == code and last[6] == y[6]:
+                            fast += 1  # same-epoch fast path (see TraceRaces.access)
+                            continue
+                        hb = True
+                    else:
+                        hb = last[2] <= vc.get(lt, 0)
+                    if hb and loop is None:
+                        ordered += 1
+                        if ls.conc is None and ls.more is None:
+                            # every frontier entry happened before `y`: replace its key's
+                            ls.front[y[8]] = y
+                            ls.last = y
+                        else:
+                            st._ordered(ls, loc, y)
+                        continue
+                if not st._process(ls, loc, y, True):
+                    st._rebuild(loc)
+                    indexed = True
         finally:
             self._accesses += na
+            if st is not None:
+                st.fast_hits += fast
+                st.ordered_hits += ordered
 
     def _add_original(self, tr: _Trace, e: Event) -> int:
         orig = tr.orig
@@ -287,7 +287,7 @@ class Engine:
             return 0
         if e.kind != "StateChange":
             return 0
-        item = _entry_of(e, orig)
+        item = _entry_of(e, orig, tr.state)
         if item is None:
             self._drop("StateChange without a valid access_type / location / variable")
             return 0

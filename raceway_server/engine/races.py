@@ -62,7 +62,9 @@ TYPE_CODES: dict[str, int] = {
     "AtomicRMW": 3,
 }
 
-Entry = tuple  # (task, vc, epoch, site, code, loop, seg, event)
+Entry = tuple  # (task, vc, epoch, site, code, loop, seg, event, key)
+# a trace's canonical site string and the key ids of its four access codes (thread accesses)
+SiteKeys = tuple  # (site, key0, key1, key2, key3)
 # found(severity, loc, first, second, stale_read) builds and records the report
 Found = Callable[[str, str, Entry, Entry, "Entry | None"], None]
 
@@ -80,20 +82,64 @@ class LUState:
 
 
 class LocState:
-    """Everything one location keeps between accesses."""
+    """Everything one location keeps between accesses.
 
-    __slots__ = ("entries", "lu", "last", "conc")
+    The frontier is grouped by key so that pruning the entries of one key is a dict store:
+    ``front`` maps the entry's key (``entry[8]``: an int per ``(site, code)`` for threads,
+    ``(int, loop)`` for event-loop tasks) to the newest frontier entry of that key; ``more``
+    holds the older frontier entries of a key (concurrent with its newer ones), in arrival
+    order, or is None (the common case).
+    """
+
+    __slots__ = ("front", "more", "lu", "last", "conc")
 
     def __init__(self) -> None:
-        self.entries: list[Entry] = []
+        self.front: dict[Any, Entry] = {}
+        self.more: list[Entry] | None = None
         self.lu: dict[str, LUState] | None = None
         self.last: Entry | None = None
         # frontier entries of other tasks concurrent with `last` (None: none)
         self.conc: list[Entry] | None = None
 
+    @property
+    def entries(self) -> list[Entry]:
+        """The frontier, older entries of a key before newer ones (reads and reports)."""
+        if self.more is None:
+            return list(self.front.values())
+        return [*self.more, *self.front.values()]
+
+
+def _contains(entries: list[Entry], x: Entry) -> bool:
+    for e in entries:
+        if e is x:
+            return True
+    return False
+
 
 def _weight(entry: Entry) -> int:
     return sum(entry[1].values())
+
+
+def _put(st: LocState, y: Entry, conc: list[Entry] | None) -> None:
+    """Add ``y`` to the frontier, pruning the entries of its key that are not in ``conc``.
+
+    ``conc`` holds the frontier entries concurrent with ``y``; every other entry of ``y``'s key
+    happened before ``y``.
+    """
+    key = y[8]
+    front = st.front
+    old = front.get(key)
+    more = st.more
+    if more is not None:
+        kept = [e for e in more if e[8] != key or (conc is not None and _contains(conc, e))]
+        more = kept or None
+    if old is not None and conc is not None and _contains(conc, old):
+        if more is None:
+            more = [old]
+        else:
+            more.append(old)
+    st.more = more
+    front[key] = y
 
 
 class TraceRaces:
@@ -101,6 +147,7 @@ class TraceRaces:
 
     __slots__ = (
         "locs",
+        "sites",
         "reported",
         "found",
         "source",
@@ -110,8 +157,11 @@ class TraceRaces:
         "rebuilds",
     )
 
-    def __init__(self, found: Found, source: Callable[[], Iterable[tuple[str, Entry]]]) -> None:
+    def __init__(
+        self, found: Found, source: Callable[[TraceRaces], Iterable[tuple[str, Entry]]]
+    ) -> None:
         self.locs: dict[str, LocState] = {}
+        self.sites: dict[str, SiteKeys] = {}
         self.reported: set[tuple[str, str]] = set()
         self.found = found
         # all (loc, entry) of the trace in arrival order; read only for the first rebuild
@@ -123,8 +173,27 @@ class TraceRaces:
 
     # ------------------------------------------------------------------ hot path
 
+    def site_keys(self, site: str) -> SiteKeys:
+        """The canonical ``site`` string and its key ids (first sight of a site)."""
+        sk = self.sites.get(site)
+        if sk is None:
+            n = len(self.sites) * 4
+            sk = self.sites[site] = (site, n, n + 1, n + 2, n + 3)
+        return sk
+
+    def entry(
+        self, task: str, vc: dict[str, int], ep: int, site: str, code: int, loop: Any, seg: Any, e: Any
+    ) -> Entry:
+        """Build an entry (canonical site, key of its frontier group)."""
+        sk = self.site_keys(site)
+        key = sk[1 + code] if loop is None else (sk[1 + code], loop)
+        return (task, vc, ep, sk[0], code, loop, seg, e, key)
+
     def access(self, loc: str, y: Entry) -> None:
-        """Analyse one access (arrival order arbitrary, program order per task)."""
+        """Analyse one access (arrival order arbitrary, program order per task).
+
+        ``Engine._run`` inlines the two shortcuts below for the trusted-clock hot loop.
+        """
         index = self.index
         if index is not None:
             hist = index.get(loc)
@@ -137,9 +206,8 @@ class TraceRaces:
             st = self.locs[loc] = LocState()
         last = st.last
         if last is not None:
-            task = y[0]
             lt = last[0]
-            if lt == task:  # program order: `last` happened before `y`
+            if lt == y[0]:  # program order: `last` happened before `y`
                 if last[1] is y[1] and last[3] == y[3] and last[4] == y[4] and last[6] == y[6]:
                     # Same-epoch fast path: same task, clock object, site, type and loop step
                     # as the location's previous access => every relation of `y` equals its.
@@ -162,9 +230,10 @@ class TraceRaces:
         ``y``: only the entries ``last`` found concurrent (``st.conc``, usually none) need an
         epoch check, and the other entries of ``y``'s key are pruned.
         """
-        task, vc, _ep, site, code, _loop, _seg, _ev = y
         conc = st.conc
         if conc is not None:
+            task = y[0]
+            vc = y[1]
             still: list[Entry] | None = None
             for e in conc:
                 et = e[0]
@@ -176,39 +245,22 @@ class TraceRaces:
             if still is not None:
                 self._report_pairs(loc, y, still)  # `y` is a thread: the loop rule never applies
             conc = st.conc = still
-        entries = st.entries
-        i = len(entries)
-        while i:
-            i -= 1
-            e = entries[i]
-            if e[3] == site and e[4] == code and e[5] is None and (conc is None or e not in conc):
-                del entries[i]
-        entries.append(y)
+        if conc is None and st.more is None:
+            st.front[y[8]] = y
+        else:
+            _put(st, y, conc)
         st.last = y
 
     def _process(self, st: LocState, loc: str, y: Entry, check_order: bool) -> bool:
         """In-order step; returns False (changing nothing) if ``y`` arrived out of order."""
-        task, vc, ep, site, code, loop, seg, _ev = y
-        entries = st.entries
-        drop: list[int] | None = None
+        task, vc, ep, _site, _code, loop, _seg, _ev, _key = y
         conc: list[Entry] | None = None
-        i = -1
-        for e in entries:
-            i += 1
+        for e in st.entries:
             et = e[0]
             if et == task:
-                # earlier access of the same task: program order => it happened before `y`
-                if e[3] == site and e[4] == code and e[5] == loop:
-                    if drop is None:
-                        drop = [i]
-                    else:
-                        drop.append(i)
-            elif et in vc and e[2] <= vc[et]:  # `e` happened before `y`
-                if e[3] == site and e[4] == code and e[5] == loop:
-                    if drop is None:
-                        drop = [i]
-                    else:
-                        drop.append(i)
+                pass  # earlier access of the same task: program order => before `y`
+            elif et in vc and e[2] <= vc[et]:
+                pass  # `e` happened before `y`
             elif ep <= e[1].get(task, 0):  # `y` happened before an access already seen
                 if check_order:
                     return False
@@ -220,17 +272,14 @@ class TraceRaces:
             self._report_pairs(loc, y, conc)
         if loop is not None:
             self._lost_updates(st, loc, y)
-        if drop is not None:
-            for j in reversed(drop):
-                del entries[j]
-        entries.append(y)
+        _put(st, y, conc)
         st.last = y
         st.conc = conc
         return True
 
     def _report_pairs(self, loc: str, y: Entry, conc: list[Entry]) -> None:
         """Report ``y`` against the frontier entries concurrent with it (pair rule)."""
-        _task, _vc, _ep, site, code, loop, _seg, _ev = y
+        _task, _vc, _ep, site, code, loop, _seg, _ev, _key = y
         reported = self.reported
         for e in conc:
             ec = e[4]
@@ -245,7 +294,7 @@ class TraceRaces:
     # ------------------------------------------------------------------ asyncio rule
 
     def _lost_updates(self, st: LocState, loc: str, y: Entry) -> None:
-        task, vc, _ep, site, code, loop, seg, _ev = y
+        task, vc, _ep, site, code, loop, seg, _ev, _key = y
         lus = st.lu
         if lus is None:
             lus = st.lu = {}
@@ -326,7 +375,7 @@ class TraceRaces:
         index = self.index
         if index is None:
             index = {}
-            for lc, entry in self.source():
+            for lc, entry in self.source(self):
                 hist = index.get(lc)
                 if hist is None:
                     index[lc] = [entry]

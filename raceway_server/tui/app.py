@@ -44,8 +44,8 @@ Raceway TUI — keys
 Views
   1 Dashboard    totals, hotspots, most recent races
   2 Events       every event; f cycles the kind filter, c clears it
-  3 Tree         tasks nested where they were started, with their events
-  4 Timeline     one lane per task; + / - zoom, < / > pan; ! marks a racing access
+  3 Tree         tasks nested where they were started, with their events; space folds
+  4 Timeline     one lane per task; + / - zoom, < / > (or , / .) pan; ! marks a racing access
   5 Races        each racing pair: both accesses and stacks, task origins, the missing edge
   6 Critical path   the longest chain of happens-before work
   7 Audit trail  every access to a variable, ✓ ordered / ✗ concurrent with the previous
@@ -58,7 +58,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q,f1", "dismiss", "close")]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 90; max-width: 100%; height: auto; max-height: 90%;
+    HelpScreen > VerticalScroll { width: 104; max-width: 100%; height: auto; max-height: 90%;
                                    border: round $accent; background: $surface; padding: 0 1; }
     """
 
@@ -113,6 +113,8 @@ class RacewayApp(App[None]):
         Binding("N,shift+n", "find(-1)", "previous match"),
         Binding("escape", "close_search", "close search", show=False),
         *[Binding(str(n), f"show_view({n - 1})", show=False) for n in range(1, len(VIEWS) + 1)],
+        *[Binding(",".join(keys), f"view_key({action!r})", show=False)
+          for _, cls in VIEWS for action, keys in cls.KEYS.items()],
     ]
 
     def __init__(
@@ -331,11 +333,12 @@ class RacewayApp(App[None]):
             self._details.pop(next(iter(self._details)))
         self.detail = detail
         self.trace_message = ""
-        row = next((t for t in self.snapshot.traces if t.trace_id == detail.trace_id), None) \
-            if self.snapshot else None
-        if row is not None and row.race_count is None:  # "?" in the list: now it is known
+        snap = self.snapshot
+        row = next((t for t in snap.traces if t.trace_id == detail.trace_id), None) if snap else None
+        if snap is not None and row is not None and row.race_count is None:
+            # "?" in the list until now: the opened trace tells its race count
             row.race_count = sum(1 for r in detail.races if r.get("status") != "suppressed")
-            self.trace_table.set_rows(render.trace_rows(self.snapshot, self.palette), detail.trace_id)  # type: ignore[arg-type]
+            self.trace_table.set_rows(render.trace_rows(snap, self.palette), detail.trace_id)
         self._mark_trace_views()
         if self._want_race is not None:
             self.query_one("#races", View).refresh_view(keep=f"race:{self._want_race}")
@@ -395,6 +398,12 @@ class RacewayApp(App[None]):
         if had_focus:
             view.table.focus()
         self.render_chrome()
+
+    def action_view_key(self, action: str) -> None:
+        """A view's own key (f, c, space, + - < >): acts on the current view, if it has it."""
+        view = self.current_view
+        if action in view.KEYS:
+            getattr(view, f"action_{action}")()
 
     def action_switch_view(self, step: int) -> None:
         if isinstance(self.screen, ModalScreen):

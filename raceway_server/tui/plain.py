@@ -26,9 +26,15 @@ def plain_summary(source: Source, out: TextIO, max_traces: int = MAX_TRACES,
     write("\n\n")
     rows = render.trace_rows(snap, PLAIN)
     write(f"Traces ({len(rows)}; ! = races, ? = not known yet)\n")
-    width = max((len(r.cells[3].plain) for r in rows[:max_traces]), default=5)
+    def full(row: render.Row) -> str:  # the whole test id: a pipe has no width limit
+        t = row.data
+        tag = f" [{t.outcome}]" if t.outcome and t.outcome != "passed" else ""
+        return f"{t.label or t.trace_id[:8]}{tag}"
+
+    width = max((len(full(r)) for r in rows[:max_traces]), default=5)
     for row in rows[:max_traces]:
-        flag, count, events, label = (c.plain for c in row.cells)
+        flag, count, events = (c.plain for c in row.cells[:3])
+        label = full(row)
         write(f"  {flag or ' '} {label:<{width}}  {events:>7} events  {count:>3} races  {row.key}\n")
     if len(rows) > max_traces:
         write(f"  … {len(rows) - max_traces} more traces\n")

@@ -80,14 +80,21 @@ def trace_rows(snap: Snapshot, pal: Palette) -> list[Row]:
             flag, count, style = Text("!", pal.error), Text(str(t.race_count), pal.error), pal.error
         else:
             flag, count, style = Text(" "), Text("0", pal.muted), ""
-        label = t.label or t.trace_id[:8]
+        label = short_nodeid(t.label) or t.trace_id[:8]
         if t.outcome and t.outcome != "passed":
             label = f"{label} [{t.outcome}]"
         name = Text(label, style=style)
         events = Text(str(t.event_count) if t.has_events else "-", pal.muted if not t.has_events else "")
         rows.append(_row(t.trace_id, [flag, count, events, name],
-                         search=f"{t.trace_id} {label} {' '.join(t.services)}", data=t))
+                         search=f"{t.trace_id} {t.label} {t.outcome} {' '.join(t.services)}", data=t))
     return rows
+
+
+def short_nodeid(label: str) -> str:
+    """``tests/unit/test_x.py::test_y`` -> ``test_x.py::test_y`` (the list is narrow; the full id
+    is in the status line and searchable)."""
+    path, sep, rest = label.partition("::")
+    return path.rsplit("/", 1)[-1] + sep + rest if sep else label
 
 
 def dashboard_header(snap: Snapshot, pal: Palette) -> Text:
@@ -221,6 +228,7 @@ def tree_rows(detail: TraceDetail, pal: Palette, collapsed: set[str]) -> list[Ro
     roots = [t for t, p in parents.items() if (p is None or p not in parents) and t not in started]
     roots += [t for t in parents if t not in roots and parents[t] not in parents and t in started]
     racing = race_event_ids(detail)
+    totals = Counter(event_task(e) for e in detail.events)
     rows: list[Row] = []
     placed: set[str] = set()
     t0 = trace_bounds(detail.events)[0]
@@ -241,7 +249,7 @@ def tree_rows(detail: TraceDetail, pal: Palette, collapsed: set[str]) -> list[Ro
         info = detail.tasks.get(task) or {}
         kind = info.get("kind") or "task"
         where = f" started at {info['created_at']}" if info.get("created_at") else ""
-        n = len(by_task.get(task, []))
+        n = totals.get(task, 0)
         folded = key in collapsed
         glyph = "▸ " if folded else "▾ "
         rows.append(_row(key, [

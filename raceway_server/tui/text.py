@@ -32,13 +32,54 @@ class Palette:
 PLAIN = Palette()
 
 
+MIN_CONTRAST = 4.5  # WCAG AA for normal text
+
+
+def _luminance(color: Any) -> float:
+    def channel(v: int) -> float:
+        c = v / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = color.rgb
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def contrast(a: Any, b: Any) -> float:
+    """WCAG contrast ratio of two :class:`textual.color.Color`\\ s (1 to 21)."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def readable(color: str | None, background: Any, dark: bool, fallback: str) -> str:
+    """``color`` darkened (light theme) or lightened (dark theme) until it reaches
+    :data:`MIN_CONTRAST` on ``background``: theme colours such as amber warnings are made for
+    dark backgrounds and wash out on light ones."""
+    from textual.color import Color
+
+    c = Color.parse(color or fallback)
+    for _ in range(40):
+        if contrast(c, background) >= MIN_CONTRAST:
+            break
+        c = c.lighten(0.025) if dark else c.darken(0.025)
+    return c.hex6
+
+
 def palette_from_theme(theme: Any) -> Palette:
-    """A palette from a Textual theme (``App.current_theme``)."""
+    """A palette from a Textual theme (``App.current_theme``), every colour readable on the
+    theme's background (see :func:`readable`)."""
+    from textual.color import Color
+
+    dark = bool(theme.dark)
+    background = Color.parse(theme.background or ("#121212" if dark else "#efefef"))
+
+    def fit(color: str | None, fallback: str) -> str:
+        return readable(color, background, dark, fallback)
+
     return Palette(
-        error=f"bold {theme.error}" if theme.error else "bold",
-        warning=str(theme.warning or ""),
-        success=str(theme.success or ""),
-        accent=f"bold {theme.accent}" if theme.accent else "bold",
+        error=f"bold {fit(theme.error, '#ba3c5b')}",
+        warning=fit(theme.warning, "#ffa62b"),
+        success=fit(theme.success, "#4ebf71"),
+        accent=f"bold {fit(theme.accent if dark else theme.primary, '#0178d4')}",
         muted="dim",
         strong="bold",
     )

@@ -110,6 +110,8 @@ class View(Vertical):
 
     TITLE = ""
     TAB = ""  # short tab label (default: TITLE)
+    # the view's own keys: the app routes them to the current view wherever the focus is
+    KEYS: dict[str, tuple[str, ...]] = {}
     COLUMNS: tuple[str, ...] = ()
     PER_TRACE = True
     HINT = ""
@@ -215,7 +217,7 @@ class EventsView(View):
     TITLE = "Events"
     COLUMNS = render.EVENT_COLUMNS
     HINT = "f: filter kind  c: clear filter"
-    BINDINGS = [("f", "next_kind", "filter kind"), ("c", "clear_kind", "clear filter")]
+    KEYS = {"next_kind": ("f",), "clear_kind": ("c",)}
 
     kind: str | None = None
 
@@ -253,7 +255,7 @@ class TreeView(View):
     TITLE = "Tree"
     COLUMNS = render.TREE_COLUMNS
     HINT = "Enter/space: fold"
-    BINDINGS = [("space", "fold", "fold")]
+    KEYS = {"fold": ("space",)}
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
@@ -284,8 +286,8 @@ class TimelineView(View):
     TITLE = "Timeline"
     COLUMNS = render.TIMELINE_COLUMNS
     HINT = "+/-: zoom  </>: pan"
-    BINDINGS = [("plus,equals_sign", "zoom(2)", "zoom in"), ("minus", "zoom(0.5)", "zoom out"),
-                ("less_than_sign", "pan(-1)", "pan left"), ("greater_than_sign", "pan(1)", "pan right")]
+    KEYS = {"zoom_in": ("plus", "equals_sign"), "zoom_out": ("minus",),
+            "pan_left": ("less_than_sign", "comma"), "pan_right": ("greater_than_sign", "full_stop")}
 
     zoom = 1
     pan = 0.0
@@ -303,6 +305,18 @@ class TimelineView(View):
     def on_resize(self) -> None:
         if self.app.detail is not None:  # type: ignore[attr-defined]
             self.refresh_view()
+
+    def action_zoom_in(self) -> None:
+        self.action_zoom(2)
+
+    def action_zoom_out(self) -> None:
+        self.action_zoom(0.5)
+
+    def action_pan_left(self) -> None:
+        self.action_pan(-1)
+
+    def action_pan_right(self) -> None:
+        self.action_pan(1)
 
     def action_zoom(self, factor: float) -> None:
         self.zoom = int(min(1024, max(1, self.zoom * factor)))

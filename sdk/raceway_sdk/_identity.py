@@ -48,16 +48,26 @@ class Entry:
         self.ref = ref
         self.strong = None if ref is not None else obj
         tp = type(obj)
-        self.skip = isinstance(obj, SKIP_TYPES)
-        self.module = isinstance(obj, types.ModuleType)
-        if self.module:
+        if obj.__class__ is tp:
+            info = _type_info(tp)
+        else:  # a proxy that reports another class: isinstance() semantics, as for the rest
+            info = (
+                isinstance(obj, SKIP_TYPES),
+                isinstance(obj, types.ModuleType),
+                isinstance(obj, type),
+                tp.__name__,
+                True,
+            )
+        self.skip = info[0]
+        self.module = info[1]
+        if info[1]:
             self.name = obj.__name__
             self.label = self.name
-        elif isinstance(obj, type):
+        elif info[2]:
             self.name = obj.__qualname__
             self.label = f"{self.name}@{serial}"
         else:
-            self.name = tp.__name__
+            self.name = info[3]
             self.label = f"{self.name}@{serial}"
         #: key -> (loc, variable) cache, filled by the recorder
         self.locs: dict[Any, tuple[str, str]] = {}
@@ -68,6 +78,27 @@ class Entry:
         """True if this entry still describes ``obj`` (not a dead object with the same id)."""
         ref = self.ref
         return (ref() if ref is not None else self.strong) is obj
+
+
+#: type -> (skip, module, is a class, type name, weakrefable): objects of one type share it
+_types: dict[type, tuple[bool, bool, bool, str, bool]] = {}
+
+
+def _type_info(tp: type) -> tuple[bool, bool, bool, str, bool]:
+    info = _types.get(tp)
+    if info is None:
+        info = (
+            issubclass(tp, SKIP_TYPES),
+            issubclass(tp, types.ModuleType),
+            issubclass(tp, type),
+            tp.__name__,
+            # 0: instances cannot be weakly referenced (list, dict, object(), __slots__ classes
+            # without __weakref__); negative (3.12+): a managed weakref slot
+            getattr(tp, "__weakrefoffset__", 1) != 0,
+        )
+        if len(_types) < 4096:  # bounded: classes created in a loop
+            _types[tp] = info
+    return info
 
 
 class _Ref(weakref.ref):
@@ -103,10 +134,12 @@ def entry(obj: object) -> Entry:
     if ent is not None and ent.alive_is(obj):
         return ent
     serial = next(_serials)
-    try:
-        ref: _Ref | None = _Ref(obj, _on_dead)
-    except TypeError:
-        ref = None
+    ref: _Ref | None = None
+    if _type_info(type(obj))[4]:
+        try:
+            ref = _Ref(obj, _on_dead)
+        except TypeError:
+            pass
     new = Entry(serial, obj, ref)
     if ref is not None:
         ref.key = key

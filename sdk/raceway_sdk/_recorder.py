@@ -434,14 +434,20 @@ def capture_stack(limit: int | None = None) -> list[list[Any]]:
     return out
 
 
-def _site_stack(state: TaskState, site: Site) -> list[list[Any]]:
+def _site_stack(state: TaskState, site: Site, up: int = 0) -> list[list[Any]]:
     """The bounded stack of an access, captured once per (task, site, calling frame).
 
     A full capture walks up to ``stack_depth`` frames (~2-3 us); most emitted accesses repeat a
     (task, site) pair already seen, so the stack is reused when the frame that called the
-    access site's function is the same code at the same line (a walk of a few frames).
+    access site's function is the same code at the same instruction.
+    ``up``: how many frames above the caller are surely raceway's own (a lower bound; frames
+    of raceway beyond it are still skipped). Jumping there with ``sys._getframe(n)`` does not
+    create frame objects for the recorder's frames in between (3.11+ makes them lazily).
     """
-    f: Any = sys._getframe(1)
+    try:
+        f: Any = sys._getframe(up + 1)
+    except ValueError:  # pragma: no cover - a lower bound never exceeds the stack
+        f = sys._getframe(1)
     sdk = _SDK_DIR
     while f is not None and f.f_code.co_filename.startswith(sdk):
         f = f.f_back
@@ -471,7 +477,7 @@ def _site_stack(state: TaskState, site: Site) -> list[list[Any]]:
     return stack
 
 
-#: (code, line) -> "file:line": sync events of one call site share one string (memory, time)
+#: (code, instruction) -> "file:line": sync events of one call site share one string (memory, time)
 _locations: dict[tuple[Any, int], str] = {}
 _LOCATIONS_MAX = 1 << 16
 
@@ -484,12 +490,12 @@ def caller_location() -> str:
         code = f.f_code
         fn = code.co_filename
         if not fn.startswith(skip):
-            key = (code, f.f_lineno)
+            key = (code, f.f_lasti)  # f_lasti: an int slot; f_lineno walks the line table
             loc = _locations.get(key)
             if loc is None:
                 if len(_locations) >= _LOCATIONS_MAX:
                     _locations.clear()  # bounded: code objects of many generated functions
-                loc = _locations[key] = f"{fn}:{key[1]}"
+                loc = _locations[key] = f"{fn}:{f.f_lineno}"
             return loc
         f = f.f_back
     return "<unknown>:0"
@@ -781,7 +787,9 @@ def release(obj: object, lock_type: str, slot: object | None = None) -> None:
         state = CURRENT.get()
         if state is None:
             state = _lazy_state()
-        ent = _entry(obj)
+        ent = _table.get(id(obj))  # _entry(obj), hit path inlined
+        if ent is None or (ent.strong if ent.ref is None else ent.ref()) is not obj:
+            ent = _identity.entry(obj)
         if slot is None:
             holder: Any = ent
         elif type(slot) is ClockSlot or isinstance(slot, ClockSlot):
@@ -801,7 +809,11 @@ def release(obj: object, lock_type: str, slot: object | None = None) -> None:
                 {"lock_id": ent.label, "lock_type": lock_type, "location": caller_location()},
                 {"sync": "release", "task": state.id, "trusted_vc": True},
             )
-        _tick(state)
+        # _tick(state), inlined
+        vc = dict(state.vc)
+        vc[state.id] = vc.get(state.id, 0) + 1
+        state.vc = vc
+        state.seen = {}
     except Exception:
         _internal_error()
     finally:
@@ -822,7 +834,9 @@ def acquire(obj: object, lock_type: str, slot: object | None = None) -> None:
         state = CURRENT.get()
         if state is None:
             state = _lazy_state()
-        ent = _entry(obj)
+        ent = _table.get(id(obj))  # _entry(obj), hit path inlined
+        if ent is None or (ent.strong if ent.ref is None else ent.ref()) is not obj:
+            ent = _identity.entry(obj)
         if slot is None:
             svc = ent.sync_vc
         elif type(slot) is ClockSlot or isinstance(slot, ClockSlot):
@@ -892,31 +906,45 @@ def _normalise_item_key(key: Any) -> Any:
     return key
 
 
-def access(obj: object, key: Any, access_type: str, site: Site, value: Any = _NOVALUE) -> None:
-    """Record an access of ``obj``'s attribute (site.kind ``attr``) or item ``key``.
+def _access_fn(up: int) -> Any:
+    # One fast path, two entry points that differ only in how many raceway frames sit between
+    # them and the access site (see _site_stack): access() itself, and the rewriter's hooks.
+    def access(
+        obj: object, key: Any, access_type: str, site: Site, value: Any = _NOVALUE
+    ) -> None:
+        """Record an access of ``obj``'s attribute (site.kind ``attr``) or item ``key``.
 
-    ``key`` may be :data:`ALL` for the whole container. ``value`` (the value read or written)
-    is kept only when cheap. Repeats with the same clock and segment are dropped here.
-    """
-    if _sink is None:
-        return
-    state = CURRENT.get()
-    if state is None:
-        state = _lazy_state()
-    ent = _table.get(id(obj))
-    if ent is not None:
-        ref = ent.ref
-        if (ref() if ref is not None else ent.strong) is obj:
-            if ent.skip:
-                return
-            try:
-                if (ent.serial, key, site, access_type) in state.seen:
+        ``key`` may be :data:`ALL` for the whole container. ``value`` (the value read or
+        written) is kept only when cheap. Repeats with the same clock and segment are dropped.
+        """
+        if _sink is None:
+            return
+        state = CURRENT.get()
+        if state is None:
+            state = _lazy_state()
+        ent = _table.get(id(obj))
+        if ent is not None:
+            ref = ent.ref
+            if (ref() if ref is not None else ent.strong) is obj:
+                if ent.skip:
                     return
-            except Exception:  # unhashable or hostile key: the slow path normalises it
-                pass
-        else:
-            ent = None  # a dead object's entry: _identity.entry replaces it
-    _access_slow(state, obj, ent, key, access_type, site, value)
+                try:
+                    if (ent.serial, key, site, access_type) in state.seen:
+                        return
+                except Exception:  # unhashable or hostile key: the slow path normalises it
+                    pass
+            else:
+                ent = None  # a dead object's entry: _identity.entry replaces it
+        _access_slow(state, obj, ent, key, access_type, site, value, up)
+
+    return access
+
+
+access = _access_fn(2)
+access.__qualname__ = "access"
+#: :func:`access` for the rewriter's hooks (one more raceway frame above it; not public API)
+hook_access = _access_fn(3)
+hook_access.__qualname__ = "hook_access"
 
 
 def _access_slow(
@@ -927,7 +955,11 @@ def _access_slow(
     access_type: str,
     site: Site,
     value: Any,
+    up: int = 2,
 ) -> None:
+    # up: frames above this one that are surely raceway's (2: access(); 3: hook_access()).
+    # The hot path of recording: the common case (a thread task, default variable name, a
+    # stack already captured for this caller) inlines _site_stack and _send.
     tls = _tls
     if tls.flags:
         _refused(tls.flags)
@@ -941,7 +973,9 @@ def _access_slow(
             if ent.skip:
                 return
         if site.kind == ITEM:
-            key = _normalise_item_key(key)
+            tk = type(key)
+            if tk is not str and tk is not int:
+                key = _normalise_item_key(key)
         elif type(key) is not str:
             key = str(key)
         skey = (ent.serial, key, site, access_type)
@@ -950,27 +984,35 @@ def _access_slow(
             return
         cached = ent.locs.get(key)
         if cached is None:
-            if ent.module:
-                loc = f"{ent.label}.{key}"
-                var = loc
-            elif site.kind == ITEM:
-                kr = "*" if key is ALL else _key_repr(key)
-                loc = f"{ent.label}[{kr}]"
-                var = f"{ent.name}[{kr}]"
-            else:
-                loc = f"{ent.label}.{key}"
-                var = f"{ent.name}.{key}"
-            cached = ent.locs[key] = (loc, var)
+            cached = _new_loc(ent, key, site)
+        sink = _sink
         if site.name or state.loop is not None:
-            _record(state, cached[0], cached[1], key, ent.name, access_type, site, value)
-        else:
-            # the common case inlined: thread task, default variable name, no old value
+            _record(state, cached[0], cached[1], key, ent.name, access_type, site, value, up=up)
+        elif sink is not None:
+            # _site_stack's cache hit, inlined
+            stack = None
+            f: Any = sys._getframe(up)
+            while f is not None and f.f_code.co_filename.startswith(_SDK_DIR):
+                f = f.f_back
+            if f is not None:
+                caller = f.f_back
+                hit = state.stacks.get(site)
+                if (
+                    hit is not None
+                    and caller is not None
+                    and hit[0] is f.f_code
+                    and hit[1] is caller.f_code
+                    and hit[2] == caller.f_lasti
+                ):
+                    stack = hit[3]
+            if stack is None:
+                stack = _site_stack(state, site, up)
             if value is _NOVALUE:
                 new_value = None
                 ext: dict[str, Any] = {
                     "loc": cached[0],
                     "func": site.func,
-                    "stack": _site_stack(state, site),
+                    "stack": stack,
                     "task": state.id,
                     "trusted_vc": True,
                 }
@@ -980,7 +1022,7 @@ def _access_slow(
                     ext = {
                         "loc": cached[0],
                         "func": site.func,
-                        "stack": _site_stack(state, site),
+                        "stack": stack,
                         "value": new_value,
                         "task": state.id,
                         "trusted_vc": True,
@@ -989,27 +1031,62 @@ def _access_slow(
                     ext = {
                         "loc": cached[0],
                         "func": site.func,
-                        "stack": _site_stack(state, site),
+                        "stack": stack,
                         "task": state.id,
                         "trusted_vc": True,
                     }
-            _send(
-                state,
+            data = {
+                "variable": cached[1],
+                "old_value": None,
+                "new_value": new_value,
+                "location": site.location,
+                "access_type": access_type,
+            }
+            # _send, inlined
+            meta = state.meta
+            if meta is None or state.meta_gen != _meta_gen:
+                meta = _meta(state)
+            ev = Event(
+                new_event_id(),
+                _trace_id,
+                None,
+                time_ns(),
                 "StateChange",
-                {
-                    "variable": cached[1],
-                    "old_value": None,
-                    "new_value": new_value,
-                    "location": site.location,
-                    "access_type": access_type,
-                },
+                data,
+                meta,
+                state.vc,
+                _NO_LOCKS,
                 ext,
             )
+            try:
+                sink.emit(ev)
+            except KeyboardInterrupt:
+                raise
+            except BaseException:
+                _bump("sink_errors")
+            else:
+                next(_emitted)
         seen[skey] = True
     except Exception:
         _internal_error()
     finally:
         tls.flags = 0
+
+
+def _new_loc(ent: _identity.Entry, key: Any, site: Site) -> tuple[str, str]:
+    """``(loc, variable)`` of ``key`` on the object of ``ent``, cached on the entry."""
+    if ent.module:
+        loc = f"{ent.label}.{key}"
+        var = loc
+    elif site.kind == ITEM:
+        kr = "*" if key is ALL else _key_repr(key)
+        loc = f"{ent.label}[{kr}]"
+        var = f"{ent.name}[{kr}]"
+    else:
+        loc = f"{ent.label}.{key}"
+        var = f"{ent.name}.{key}"
+    cached = ent.locs[key] = (loc, var)
+    return cached
 
 
 def access_global(
@@ -1082,7 +1159,9 @@ def _record(
     site: Site,
     value: Any,
     old_value: Any = _NOVALUE,
+    up: int = 1,
 ) -> None:
+    # up: frames above the caller that are surely raceway's (see _site_stack)
     template = site.name
     if template:
         if "{" in template:
@@ -1092,7 +1171,11 @@ def _record(
                 pass
         else:
             var = template
-    ext: dict[str, Any] = {"loc": loc, "func": site.func, "stack": _site_stack(state, site)}
+    ext: dict[str, Any] = {
+        "loc": loc,
+        "func": site.func,
+        "stack": _site_stack(state, site, up + 1),
+    }
     new_value = None
     if value is not _NOVALUE:
         ok, v = _cheap_value(value)

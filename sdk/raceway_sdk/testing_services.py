@@ -1,8 +1,7 @@
 """Instrumented HTTP services for tests: real subprocesses started with ``raceway run``.
 
-In a test module (the fixture is a plain pytest fixture; import it to use it)::
-
-    from raceway_sdk.testing_services import raceway_services  # noqa: F401
+In a test run under ``pytest --raceway`` (the plugin provides the ``raceway_services`` fixture,
+a thin wrapper over :func:`running_services`)::
 
     def test_two_requests(raceway_services):
         bank = raceway_services.start(__file__, "bank_app", name="bank")   # ASGI or WSGI app
@@ -24,6 +23,7 @@ finalizer, and the service's output is kept in a log file shown when it fails to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import inspect
 import os
@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Service", "Services", "ServiceError", "raceway_services", "main"]
+__all__ = ["Service", "Services", "ServiceError", "main", "running_services"]
 
 _START_TIMEOUT = 30.0
 _STOP_TIMEOUT = 10.0
@@ -152,30 +152,24 @@ class Services:
             raise errors[0]
 
 
-try:
-    import pytest
-except ImportError:  # pragma: no cover - the SDK works without pytest
-    pytest = None  # type: ignore[assignment]
+@contextlib.contextmanager
+def running_services() -> Iterator[Services]:
+    """Start instrumented services with ``.start(file, attr, name=...)``; all are stopped at exit.
 
-if pytest is not None:
-
-    @pytest.fixture
-    def raceway_services() -> Iterator[Services]:
-        """Start instrumented services with ``.start(file, attr, name=...)``; all are stopped.
-
-        While the recorder is on in this process (``pytest --raceway``), the httpx/requests
-        instrumentation is on too, so the test's own requests carry its clock.
-        """
-        services = Services()
-        clients = _client_instrumentation()
+    While the recorder is on in this process (``pytest --raceway``), the httpx/requests
+    instrumentation is on too, so the test's own requests carry its clock. The pytest plugin
+    exposes this as the ``raceway_services`` fixture.
+    """
+    services = Services()
+    clients = _client_instrumentation()
+    try:
+        yield services
+    finally:
         try:
-            yield services
+            services.stop_all()
         finally:
-            try:
-                services.stop_all()
-            finally:
-                if clients is not None:
-                    clients.uninstall()
+            if clients is not None:
+                clients.uninstall()
 
 
 def _client_instrumentation() -> Any:

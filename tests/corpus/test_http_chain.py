@@ -9,8 +9,6 @@ import threading
 import httpx
 from flask import Flask, jsonify, request
 
-from raceway_sdk.testing_services import raceway_services  # noqa: F401 (the fixture)
-
 ledger = {"balance": 100}
 
 hop_app = Flask("hop")

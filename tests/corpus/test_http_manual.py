@@ -7,10 +7,8 @@ No patches and no rewriting in the service: the handlers report their accesses w
 import threading
 
 import httpx
-from flask import Flask, jsonify
-
 import raceway_sdk as rw
-from raceway_sdk.testing_services import raceway_services  # noqa: F401 (the fixture)
+from flask import Flask, jsonify
 
 stock = {"count": 10}
 shop = Flask("shop")

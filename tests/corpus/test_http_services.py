@@ -14,8 +14,6 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from raceway_sdk.testing_services import raceway_services  # noqa: F401 (the fixture)
-
 balances = {"alice": 100}
 visits = {"n": 0}
 

@@ -7,7 +7,6 @@ The wrapper updates ``nonlocal hits, misses`` with ``+=`` from every calling thr
 from __future__ import annotations
 
 import cachetools
-
 from _threads import run_threads
 
 BUG = "cachetools @cached(info=True) hits/misses lost update"

@@ -8,7 +8,6 @@ documents that caches need an external lock; the race is what happens when that 
 from __future__ import annotations
 
 import cachetools
-
 from _threads import run_threads
 
 BUG = "cachetools Cache.currsize lost update"

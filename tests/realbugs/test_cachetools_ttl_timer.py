@@ -8,7 +8,6 @@ exploration", B8).
 from __future__ import annotations
 
 import cachetools
-
 from _threads import run_threads
 
 BUG = "cachetools TTLCache _Timer.__nesting lost update"

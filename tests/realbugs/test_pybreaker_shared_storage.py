@@ -9,7 +9,6 @@ trip (frontrun case study "pybreaker", round 2, found on 1.4.1; 1.0.2 has the sa
 from __future__ import annotations
 
 import pybreaker
-
 from _threads import run_threads
 
 BUG = "pybreaker CircuitMemoryStorage._fail_counter lost update"

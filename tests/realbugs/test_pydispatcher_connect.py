@@ -7,9 +7,8 @@ a signals dict, and the second store drops the first receiver (frontrun case stu
 
 from __future__ import annotations
 
-from pydispatch import dispatcher
-
 from _threads import run_threads
+from pydispatch import dispatcher
 
 BUG = "PyDispatcher connect() check-then-act on connections"
 URL = "https://github.com/lucaswiman/frontrun/blob/main/docs/CASE_STUDIES.rst#4-pydispatcher"

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from sqlalchemy.pool import QueuePool
-
 from _threads import run_threads
+from sqlalchemy.pool import QueuePool
 
 BUG = "SQLAlchemy QueuePool._overflow unlocked in unlimited mode"
 URL = "https://github.com/lucaswiman/frontrun/blob/main/docs/CASE_STUDIES.rst#8-sqlalchemy-pool"

@@ -7,7 +7,6 @@ describe another thread's call (frontrun case study "tenacity exploration", B3).
 from __future__ import annotations
 
 import tenacity
-
 from _threads import run_threads
 
 BUG = "tenacity wrapped_f.statistics overwritten by concurrent calls"

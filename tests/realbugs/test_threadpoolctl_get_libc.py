@@ -8,7 +8,6 @@ once both load libc (frontrun case study "threadpoolctl").
 from __future__ import annotations
 
 import threadpoolctl
-
 from _threads import run_threads
 
 BUG = "threadpoolctl _get_libc check-then-act"

@@ -11,7 +11,6 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import urllib3
-
 from _threads import run_threads
 
 BUG = "urllib3 HTTPConnectionPool.num_connections lost update"

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 from rich.style import Style
+from textual.color import Color
 from textual.theme import BUILTIN_THEMES
 from tui_pilot import SIZE, cli, settle, text_of
 
 from raceway_server.commands.tui import theme_name
 from raceway_server.tui.app import RacewayApp
 from raceway_server.tui.session_source import SessionSource
-from raceway_server.tui.text import palette_from_theme
+from raceway_server.tui.text import contrast, palette_from_theme
 from raceway_server.tui.views import View
 
 
@@ -127,9 +128,15 @@ def test_theme_choice_and_palettes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLORFGBG", "15;0")
     assert theme_name("auto") is None  # Textual's default (dark)
     assert theme_name("light") == "textual-light" and theme_name("dark") == "textual-dark"
-    for name in ("textual-dark", "textual-light"):
+    for name in ("textual-dark", "textual-light", "solarized-light", "nord", "gruvbox"):
         theme = BUILTIN_THEMES[name]
         pal = palette_from_theme(theme)
-        for style in (pal.error, pal.warning, pal.success, pal.accent, pal.muted):
-            assert style and Style.parse(style) is not None
-        assert theme.error is not None and theme.error.lower() in pal.error.lower()
+        background = Color.parse(theme.background or ("#121212" if theme.dark else "#efefef"))
+        for style in (pal.error, pal.warning, pal.success, pal.accent):
+            color = Style.parse(style).color
+            assert color is not None and color.triplet is not None, style
+            ratio = contrast(Color(*color.triplet), background)
+            assert ratio >= 4.5, (name, style, ratio)  # readable on dark and light themes
+    # the light theme's own amber warning would not be: it is darkened
+    light = BUILTIN_THEMES["textual-light"]
+    assert contrast(Color.parse(light.warning), Color.parse(light.background)) < 4.5

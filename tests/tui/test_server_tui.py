@@ -225,3 +225,50 @@ def test_race_flags_are_fetched_within_a_budget(serve: Callable[..., LiveServer]
     detail = fresh.trace(shops[0].id)  # opening a trace tells its races
     assert len(detail.races) == 1 and detail.races[0]["variable"] == "orders"
     assert {r.trace_id: r.race_count for r in fresh.snapshot().traces}[shops[0].id] == 1
+
+
+@pytest.mark.asyncio
+async def test_events_of_the_original_sdks(serve: Callable[..., LiveServer]) -> None:
+    from tui_builders import original_trace
+
+    server = serve()
+    legacy = original_trace()
+    server.post(body([legacy]))
+    app = RacewayApp(ServerSource(server.url), auto=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.error is None and app.selected == legacy.id
+        await pilot.press("3")
+        tree = app.query_one("#tree", View).table.rows_data
+        cells = [r.cells[0].plain for r in tree]
+        rows = [(c.strip(" ▾▸"), len(c) - len(c.lstrip(" ▾▸"))) for c in cells]
+        names = [name for name, _ in rows]
+        assert names == ["thread-1", "HttpRequest", "FunctionCall", "StateChange",
+                         "thread-2", "StateChange"]
+        depths = [d for _, d in rows]
+        assert depths[0] < depths[1] < depths[2] < depths[3]  # parent_id nesting
+        assert depths[4] == depths[0] and depths[5] == depths[1]
+        assert "3 events" in tree[0].cells[1].plain
+        await pilot.press("2")
+        events = text_of(app, "events")
+        assert "GET /cart" in events and "load_cart() @ cart.py:9" in events
+        for view in ("4", "5", "6", "7", "8", "9", "1"):
+            await pilot.press(view)
+            assert app.error is None
+        assert "thread-1" in text_of(app, "timeline")
+
+
+@pytest.mark.asyncio
+async def test_empty_server_every_key_is_safe(serve: Callable[..., LiveServer]) -> None:
+    server = serve()
+    app = RacewayApp(ServerSource(server.url), auto=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for key in "123456789":
+            await pilot.press(key)
+        await pilot.press("slash", "x", "enter", "n", "N", "f", "c", "space", "plus", "less_than_sign",
+                          "enter", "g", "G", "j", "k", "h", "l", "l", "j", "left_square_bracket", "r")
+        await settle(pilot)
+        assert app.is_running and app.error is None
+        assert "No traces yet." in text_of(app, "events")
+        assert "traces 0" in text_of(app, "dashboard")

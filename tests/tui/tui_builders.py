@@ -247,3 +247,29 @@ def big_session(path: Any, accesses: int) -> dict[str, Any]:
     with open(path, "wb") as f:
         f.write(orjson.dumps(doc, default=str))
     return doc
+
+
+def original_trace() -> Trace:
+    """Events as the original SDKs send them: no ``raceway`` extension, one thread id per
+    stream, nesting by ``parent_id`` (request -> handler call -> state change)."""
+    t = Trace("legacy-api")
+
+    def emit(thread: str, kind: str, data: dict[str, Any], parent: Event | None) -> Event:
+        t.ts += 1_000_000
+        e = Event(id=new_event_id(), trace_id=t.trace_id,
+                  parent_id=parent.id if parent is not None else None, timestamp_ns=t.ts,
+                  kind=kind, data=data,
+                  meta=Metadata(thread_id=thread, process_id=7, service_name="legacy-api"),
+                  vc={}, ext=None)
+        t.events.append(e)
+        return e
+
+    root = emit("thread-1", "HttpRequest", {"method": "GET", "url": "/cart", "headers": {},
+                                            "body": None}, None)
+    call = emit("thread-1", "FunctionCall", {"function_name": "load_cart", "module": "cart",
+                                             "args": None, "file": "cart.py", "line": 9}, root)
+    emit("thread-1", "StateChange", {"variable": "cart", "old_value": None, "new_value": 1,
+                                     "location": "cart.py:10", "access_type": "Write"}, call)
+    emit("thread-2", "StateChange", {"variable": "cart", "old_value": None, "new_value": 2,
+                                     "location": "cart.py:10", "access_type": "Write"}, None)
+    return t

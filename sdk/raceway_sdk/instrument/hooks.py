@@ -34,7 +34,7 @@ PREFIX = "_rw@"
 READ, WRITE, ARMW, AWRITE = "Read", "Write", "AtomicRMW", "AtomicWrite"
 SITE_KINDS = {"attr": ATTR, "item": ITEM, "global": GLOBAL}
 
-_access = _recorder.access
+_access = _recorder.hook_access  # access() knowing it is called from a hook
 _access_global = _recorder.access_global
 _rec = _recorder  # module reference: ``_rec._sink`` is read at call time (cheap disabled path)
 _BM = type(len)  # builtin_function_or_method: builtins and bound methods of C types
@@ -169,6 +169,7 @@ def _keyed(tp: type) -> bool:
 _cur = _recorder.CURRENT.get
 _ref = weakref.ref
 _STRONG = frozenset({dict, list, set, OrderedDict, defaultdict, Counter, deque, bytearray})
+_NO_WEAKREF = frozenset(t for t in _STRONG if not t.__weakrefoffset__)
 
 
 def _never() -> None:
@@ -187,12 +188,15 @@ def _remember(c: list[Any], obj: Any, key: Any) -> None:
     st = _cur()
     if st is None or _rec._sink is None:
         return
-    try:
-        r: Any = _ref(obj)
-    except TypeError:
-        if _type(obj) not in _STRONG:
-            return
-        r = itertools.repeat(obj).__next__
+    if _type(obj) in _NO_WEAKREF:  # dict, list, ...: held strongly without raising first
+        r: Any = itertools.repeat(obj).__next__
+    else:
+        try:
+            r = _ref(obj)
+        except TypeError:
+            if _type(obj) not in _STRONG:
+                return
+            r = itertools.repeat(obj).__next__
     c[0] = (r, st.seen, key)
 
 
