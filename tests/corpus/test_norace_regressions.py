@@ -7,6 +7,7 @@ says when it starts passing (then drop ``failing_`` from its name).
 """
 
 import asyncio
+import threading
 import time
 
 
@@ -51,6 +52,32 @@ def test_norace_failing_call_soon_threadsafe_callback_after_job_finished():
         time.sleep(0.2)  # keep the loop busy: the job ends before task_maker runs
         await job
         box.close()
+        assert len(box.pending) == 1
+        await asyncio.gather(*box.pending, return_exceptions=True)
+
+    asyncio.run(main())
+
+
+def test_norace_failing_call_soon_threadsafe_callback_runs_after_loop_step():
+    """From janus 1.0.0 (tests/test_sync.py): a blocking ``get`` unblocked by a helper thread.
+
+    The helper thread schedules ``task_maker`` with ``call_soon_threadsafe`` and is joined.
+    ``main`` reads ``pending`` in the same step (no ``await`` in between), so ``task_maker``
+    can only run after that read, at ``main``'s next suspension: both run on the loop thread,
+    and a step of a task is atomic with respect to the loop's callbacks. Raceway reports a
+    read-write race on ``set[*]``: the callback is attributed to the (joined) helper thread,
+    a preemptive task, and ``create_task`` ticks that thread's clock past the join.
+    """
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        box = Box(loop)
+        helper = threading.Thread(target=box.notify_threadsafe)
+        helper.start()
+        helper.join()
+        box.close()  # task_maker has not run yet: the loop is busy with this step
+        assert box.pending == set()
+        await asyncio.sleep(0)  # now task_maker runs
         assert len(box.pending) == 1
         await asyncio.gather(*box.pending, return_exceptions=True)
 
