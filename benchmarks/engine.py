@@ -1,22 +1,32 @@
 """Race-engine throughput, oracle speed-up, scaling and memory.
 
-Builds realistic traces before timing (8 tasks, 2,000 variables with Zipf-like popularity,
-16 locks, mostly lock-protected read/write sections with some unprotected accesses), stamps
-them with vector clocks by the recorder's rules, then times ``Engine.add_batch`` alone: one
-thread, CPU time of the process (``time.process_time``: on a shared machine wall time mostly
-measures the neighbours), batches of 1,000 as the transport delivers them, each batch built
-(untimed) just before its ``add_batch`` as in the server (parse, then add) and embedded mode.
-A second figure times events that were all built beforehand (cold in the CPU cache).
+Builds realistic traces (8 tasks, 2,000 variables with Zipf-like popularity, 16 locks, mostly
+lock-protected read/write sections with some unprotected accesses), stamped with vector clocks
+by the recorder's rules, in batches of 1,000 as the transport delivers them. Each batch is built
+(untimed) just before it is added, as in the server (parse, then add) and embedded mode; then
 
-Prints the figures and, as the last line, JSON with ``events_per_s``, ``oracle_speedup_10k``
-(engine vs the all-pairs oracle of tests/unit/oracle.py on a trace with 10k accesses to one
-variable), ``scaling_4x`` (time for 4N events / time for N: within one 1M-event trace, the
-whole trace against its first quarter, mean of the runs; ``scaling_4x_separate_runs`` compares
-separate runs instead and is noisier on a shared machine) and ``peak_rss_mb`` (mostly the
-stored events themselves; the engine's own state is printed as frontier entries per location).
+1. ``Engine.add_batch(batch)`` is timed;
+2. the *floor* is timed on the same batch: a pure Python loop reading the fields the engine
+   reads, nothing more (the batch is in the CPU cache for both).
+
+Timing is CPU time of the process (``time.process_time``: on a shared machine wall time mostly
+measures the neighbours); figures are medians over ``--runs`` runs, each a fresh engine on a
+fresh trace (seeds 1..R) in a fresh interpreter: within one process every run after the first
+inherits the heap the previous one freed and gets slower (about 10% per run here), which would
+measure the harness rather than the engine. ``events_per_s_prebuilt_cold`` adds events built
+long before (every batch comes from main memory).
+
+The last line is JSON: ``events_per_s`` (engine alone, one core), ``engine_ns_per_event`` and
+``floor_ns_per_event`` (same runs: what merely reading the events costs in Python),
+``oracle_speedup_10k`` (engine vs the all-pairs oracle of tests/unit/oracle.py on a trace
+with 10k accesses to one variable), ``scaling_4x`` (time for 4N events / time for their first
+N within one trace, median of the runs; ``scaling_4x_separate_runs`` compares separate runs
+over N events instead) and ``peak_rss_mb`` (the largest run process: mostly the events
+themselves; the engine's own state is printed as frontier entries per location).
 Targets (issue 2): >= 2,000,000 events/s, >= 100x, <= 4.4.
 
-Usage: python benchmarks/engine.py [--quick]   (--quick: 200k events, 2k-access oracle trace)
+Usage: python benchmarks/engine.py [--quick] [--runs R]
+(--quick: 200k events, 2k-access oracle trace)
 """
 
 from __future__ import annotations
@@ -27,9 +37,11 @@ import json
 import os
 import random
 import resource
+import statistics
+import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from itertools import accumulate
 from typing import Any
 
@@ -210,35 +222,58 @@ def one_variable_trace(n_accesses: int, seed: int = 2) -> list[Event]:
     return st.events
 
 
-def run_batches(
-    batches: Iterable[list[Event]], marks: list[float] | None = None
-) -> tuple[float, int, Engine]:
-    """CPU seconds spent inside ``add_batch`` (each batch built, untimed, just before).
+def floor_pass(batch: list[Event]) -> int:
+    """Read what ``Engine.add_batch`` reads from every event, and nothing more."""
+    n = 0
+    last_tid: Any = None
+    last_meta: Any = None
+    for e in batch:
+        tid = e.trace_id
+        if tid != last_tid:
+            last_tid = tid
+        ext = e.ext
+        if ext is None or ext.get("trusted_vc") is not True:
+            continue
+        if e.kind != "StateChange":
+            meta = e.meta
+            if meta is not last_meta:
+                last_meta = meta
+            continue
+        task = ext.get("task")
+        data = e.data
+        access_type = data.get("access_type")
+        site = data.get("location")
+        loc = ext.get("loc") or data.get("variable")
+        if e.vc.get(task, 0) and access_type and site and loc and ext.get("loop") is None:
+            n += 1
+    return n
 
-    ``marks`` receives the cumulative time after each batch (if given).
+
+def run_built(n: int, seed: int) -> tuple[float, float, list[float], int, Engine]:
+    """One run over a fresh trace of ``n`` events, each batch built just before its add.
+
+    Returns (engine CPU s, floor CPU s, cumulative engine time after each batch, events, engine).
     """
     engine = Engine()
     clock = time.process_time
-    total = 0.0
-    n = 0
-    for batch in batches:
+    t_engine = t_floor = 0.0
+    marks: list[float] = []
+    n_events = 0
+    for batch in realistic_batches(n, seed=seed):
         t0 = clock()
         engine.add_batch(batch)
-        total += clock() - t0
-        n += len(batch)
-        if marks is not None:
-            marks.append(total)
-    return total, n, engine
-
-
-def _keep(batches: Iterable[list[Event]], into: list[list[Event]]) -> Iterator[list[Event]]:
-    for b in batches:
-        into.append(b)
-        yield b
+        t1 = clock()
+        floor_pass(batch)
+        t2 = clock()
+        t_engine += t1 - t0
+        t_floor += t2 - t1
+        marks.append(t_engine)
+        n_events += len(batch)
+    return t_engine, t_floor, marks, n_events, engine
 
 
 def run_prebuilt(events: list[Event], batch: int = 1000) -> tuple[float, Engine]:
-    """CPU seconds for ``add_batch`` over events all built beforehand (cold in the cache)."""
+    """CPU seconds for ``add_batch`` over events as they lie in memory (no warming pass)."""
     engine = Engine()
     t0 = time.process_time()
     for i in range(0, len(events), batch):
@@ -246,68 +281,107 @@ def run_prebuilt(events: list[Event], batch: int = 1000) -> tuple[float, Engine]
     return time.process_time() - t0, engine
 
 
+def worker(mode: str, n: int, seed: int) -> None:
+    """One measured run in this (fresh) process; prints its figures as one JSON line."""
+    gc.disable()  # as in the parent; Engine.add_batch pauses the collector by itself anyway
+    out: dict[str, Any]
+    if mode == "cold":
+        cold = [e for b in realistic_batches(n, seed=seed) for e in b]
+        dt, _ = run_prebuilt(cold)
+        out = {"events": len(cold), "engine_s": dt}
+    else:
+        dt, df, marks, n_events, engine = run_built(n, seed)
+        out = {
+            "events": n_events,
+            "engine_s": dt,
+            "floor_s": df,
+            "growth": dt / marks[len(marks) // 4 - 1],  # all 4N events / the first N of them
+            "stats": engine.stats(),
+            "sizes": next(iter(engine._traces.values())).state.sizes(),
+        }
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out), flush=True)
+    os._exit(0)  # skip freeing millions of objects at exit
+
+
+def measure(mode: str, n: int, seed: int) -> dict[str, Any]:
+    """Run ``worker`` in a fresh interpreter: every run starts from the same, unfragmented heap."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", mode, str(n), str(seed)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="200k events, 2k-access oracle trace")
+    ap.add_argument("--runs", type=int, default=3, help="timed runs (median), 1 or more")
+    ap.add_argument("--worker", nargs=3, metavar=("MODE", "N", "SEED"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker:
+        worker(args.worker[0], int(args.worker[1]), int(args.worker[2]))
+        return
     n = 200_000 if args.quick else 1_000_000
     k = 2_000 if args.quick else 10_000
+    runs = max(1, args.runs)
     wall = time.perf_counter()
-    # The harness builds millions of long-lived dicts: without this, full collections over the
-    # growing heap would dominate the (untimed) building. Engine.add_batch pauses the collector
-    # for large batches by itself, so the timed sections behave as in production.
+    # The harness builds many long-lived dicts: without this, collections over the growing
+    # heap would dominate the (untimed) building. Engine.add_batch pauses the collector for
+    # large batches by itself, so the timed sections behave as in production.
     gc.disable()
 
-    kept: list[list[Event]] = []
-    dt_small, n_small, _ = run_batches(_keep(realistic_batches(n // 4), kept))
-    gc.collect()
-    pre = [e for b in kept for e in b]  # the same N events again, now out of the CPU cache
-    del kept
-    dt_pre, _ = run_prebuilt(pre)
-    eps_pre = len(pre) / dt_pre
-    print(f"prebuilt (cold cache): {len(pre):,} events in {dt_pre:.3f}s = {eps_pre:,.0f} events/s")
-    del pre
-    gc.collect()
+    cold = measure("cold", n // 4, 99)
+    eps_cold = cold["events"] / cold["engine_s"]
+    full = [measure("run", n, seed) for seed in range(1, runs + 1)]
+    quarter = [measure("run", n // 4, seed) for seed in range(1, runs + 1)]
+    n_events = full[0]["events"]
+    n_quarter = quarter[0]["events"]
+    t_eng = [r["engine_s"] for r in full]
+    s, sizes = full[0]["stats"], full[0]["sizes"]
 
-    big_runs = 1 if args.quick else 2
-    best: tuple[float, int, dict[str, Any], dict[str, Any]] | None = None
-    growth: list[float] = []
-    for seed in (1, 4)[:big_runs]:
-        marks: list[float] = []
-        dt, n_run, engine = run_batches(realistic_batches(n, seed=seed), marks)
-        growth.append(dt / marks[len(marks) // 4 - 1])  # all 4N events / the first N of them
-        info = (dt, n_run, engine.stats(), next(iter(engine._traces.values())).state.sizes())
-        del engine
-        gc.collect()
-        if best is None or dt < best[0]:
-            best = info
-    assert best is not None
-    dt_big, n_big, s, sizes = best
-    eps = n_big / dt_big
+    med = statistics.median(t_eng)
+    med_floor = statistics.median(r["floor_s"] for r in full)
+    med_quarter = statistics.median(r["engine_s"] for r in quarter)
+    eps = n_events / med
+    ns = med / n_events * 1e9
+    ns_floor = med_floor / n_events * 1e9
+    runs_txt = ", ".join(f"{n_events / t / 1e6:.2f}" for t in t_eng)
     print(
-        f"engine: {n_big:,} events in {dt_big:.3f} CPU s = {eps:,.0f} events/s "
-        f"({s['accesses']:,} accesses, {s['fast_path_hits']:,} fast-path + {s['ordered_hits']:,} ordered hits, "
-        f"{s['races']} races, {s['locations']:,} locations, rebuilds {s['rebuilds']})",
-        flush=True,
+        f"engine: {n_events:,} events, median of {runs} runs {med:.3f} CPU s = {eps:,.0f} events/s "
+        f"({ns:.0f} ns/event; runs: {runs_txt} M events/s)"
+    )
+    print(
+        f"floor (pure Python loop reading the same fields, same runs): {ns_floor:.0f} ns/event "
+        f"-> engine work beyond reading the events: {ns - ns_floor:.0f} ns/event"
+    )
+    print(f"prebuilt long before (batches from main memory): {eps_cold:,.0f} events/s")
+    print(
+        f"paths: {s['accesses']:,} accesses, {s['fast_path_hits']:,} same-epoch + "
+        f"{s['ordered_hits']:,} ordered hits, {s['races']} races, {s['locations']:,} locations, "
+        f"rebuilds {s['rebuilds']}"
     )
     print(
         f"state: {sizes['entries']:,} frontier entries over {sizes['locations']:,} locations "
         f"({sizes['entries'] / max(1, sizes['locations']):.2f} per location)"
     )
-    dt_small2, _, _ = run_batches(realistic_batches(n // 4, seed=3))
-    gc.collect()
-    dt_n = min(dt_small, dt_small2)
-    separate = dt_big / dt_n
-    scaling = sum(growth) / len(growth)
+    growth = [r["growth"] for r in full]
+    scaling = statistics.median(growth)
+    separate = med / med_quarter
     ratios = " / ".join(f"{g:.2f}" for g in growth)
-    print(f"scaling within one trace: 4N events / their first N = {ratios} -> {scaling:.2f}x")
     print(
-        f"scaling across runs: N={n_small:,} best of {dt_small:.3f}s / {dt_small2:.3f}s, "
-        f"4N={n_big:,} best of {big_runs} runs {dt_big:.3f}s -> {separate:.2f}x"
+        f"scaling within one trace: 4N events / their first N = {ratios} -> median {scaling:.2f}x"
+    )
+    print(
+        f"scaling across runs: N={n_quarter:,} median {med_quarter:.3f}s, "
+        f"4N={n_events:,} median {med:.3f}s -> {separate:.2f}x"
     )
 
     one = one_variable_trace(k)
-    dt_eng, eng = run_prebuilt(one)
+    t_one = []
+    for _ in range(runs):
+        dt_one, eng = run_prebuilt(one)
+        t_one.append(dt_one)
+    dt_eng = statistics.median(t_one)
     t0 = time.process_time()
     oracle = racing_pairs(one)
     dt_oracle = time.process_time() - t0
@@ -319,14 +393,20 @@ def main() -> None:
         f"(same {len(oracle)} racing site pairs)"
     )
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        *(r["peak_rss_mb"] for r in full),
+    )
     print(f"total wall time {time.perf_counter() - wall:.1f}s")
     print(
         json.dumps(
             {
-                "events": n_big,
+                "events": n_events,
+                "runs": runs,
                 "events_per_s": round(eps),
-                "events_per_s_prebuilt_cold": round(eps_pre),
+                "engine_ns_per_event": round(ns, 1),
+                "floor_ns_per_event": round(ns_floor, 1),
+                "events_per_s_prebuilt_cold": round(eps_cold),
                 "oracle_accesses": k,
                 "oracle_speedup_10k": round(speedup, 1),
                 "scaling_4x": round(scaling, 2),

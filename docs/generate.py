@@ -85,6 +85,7 @@ def splice(text: str, body: str, where: str) -> str:
 
 
 def _type(schema: dict[str, Any]) -> str:
+    """A one-line type; an object names its fields (``object {a, b?}``), not theirs."""
     if not schema:
         return "any"
     if "enum" in schema:
@@ -93,6 +94,10 @@ def _type(schema: dict[str, Any]) -> str:
     if kind == "array":
         return f"array of {_type(schema.get('items', {}))}"
     text = kind + (f" ({schema['format']})" if "format" in schema else "")
+    props = schema.get("properties") or {}
+    if kind == "object" and props:
+        required = set(schema.get("required", []))
+        text += " {" + ", ".join(k if k in required else f"{k}?" for k in props) + "}"
     return text + (" or null" if schema.get("nullable") else "")
 
 

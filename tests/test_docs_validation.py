@@ -170,10 +170,10 @@ def test_example_readme_gives_one_runnable_command(name: str) -> None:
 _LINK = re.compile(r"\]\(([^)#\s]+)(#[^)]*)?\)")
 
 
-@pytest.mark.parametrize("name", MY_DOCS)
+@pytest.mark.parametrize("name", [*MY_DOCS, "../README", *(f"../examples/{e}/README" for e in EXAMPLES)])
 def test_relative_links_resolve(name: str) -> None:
-    page = DOCS / f"{name}.md"
-    assert page.is_file(), f"docs/{name}.md is missing"
+    page = (DOCS / f"{name}.md").resolve()
+    assert page.is_file(), f"{page} is missing"
     broken = [target for target, _ in _LINK.findall(page.read_text(encoding="utf-8"))
               if "://" not in target and not (page.parent / target).exists()]
-    assert broken == [], f"docs/{name}.md: broken links {broken}"
+    assert broken == [], f"{page.name}: broken links {broken}"

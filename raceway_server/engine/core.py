@@ -15,6 +15,7 @@ swallowed, so a failing callback cannot corrupt the analysis.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -22,7 +23,7 @@ from raceway_sdk.protocol.events import Event, _gc_paused
 
 from .model import WRITE_TYPES, Access, Race, TaskInfo
 from .original import OriginalClocks
-from .races import TYPE_CODES, Entry, LocState, TraceRaces
+from .races import TYPE_CODES, Entry, LocState, SiteKeys, TraceRaces
 
 _GC_PAUSE_MIN = 128  # batches at least this long run with the cyclic GC paused
 
@@ -32,7 +33,7 @@ OnRace = Callable[[Race], Any]
 class _Trace:
     """Everything the engine holds for one trace."""
 
-    __slots__ = ("id", "events", "races", "state", "tasks", "orig", "closed")
+    __slots__ = ("id", "events", "races", "state", "tasks", "orig", "closed", "__weakref__")
 
     def __init__(self, engine: Engine, trace_id: int) -> None:
         self.id = trace_id
@@ -44,10 +45,21 @@ class _Trace:
         self.state: TraceRaces = self._new_state(engine)
 
     def _new_state(self, engine: Engine) -> TraceRaces:
-        def found(sev: str, loc: str, a: Entry, b: Entry, stale: Entry | None) -> None:
-            engine._report(self, sev, loc, a, b, stale)
+        # Weak references: no engine -> trace -> state -> callback -> trace cycle, so a dropped
+        # engine frees its events at once instead of at the next full collection.
+        tref = weakref.ref(self)
+        eref = weakref.ref(engine)
 
-        return TraceRaces(found, self._entries)
+        def found(sev: str, loc: str, a: Entry, b: Entry, stale: Entry | None) -> None:
+            tr, eng = tref(), eref()
+            if tr is not None and eng is not None:
+                eng._report(tr, sev, loc, a, b, stale)
+
+        def source(state: TraceRaces) -> Iterator[tuple[str, Entry]]:
+            tr = tref()
+            return tr._entries(state) if tr is not None else iter(())
+
+        return TraceRaces(found, source)
 
     def _entries(self, state: TraceRaces) -> Iterator[tuple[str, Entry]]:
         """Every analysable access of the trace as ``(loc, entry)``, in arrival order."""
@@ -122,7 +134,7 @@ class Engine:
         with self._lock:
             self._events += 1
             try:
-                self._run(iter((event,)))
+                self._run((event,))
             except Exception as exc:
                 self._drop(f"malformed event ({type(exc).__name__})")
                 self._last_error = f"{type(exc).__name__}: {exc}"
@@ -158,12 +170,12 @@ class Engine:
                 self._drop(f"malformed event ({type(exc).__name__})")
                 self._last_error = f"{type(exc).__name__}: {exc}"
 
-    def _run(self, it: Iterator[Event]) -> None:
+    def _run(self, it: Iterable[Event]) -> None:
         # The hot loop: locals only. The two cheapest cases of TraceRaces.access are inlined
         # (same-epoch fast path; a thread's access ordered after the location's previous one
         # with nothing concurrent, which replaces the entry of its key: one dict store).
         traces = self._traces
-        code_of = TYPE_CODES.get
+        codes = TYPE_CODES
         _type = type
         _str = str
         last_tid: Any = None
@@ -174,12 +186,13 @@ class Engine:
         locs: dict[str, LocState] = {}
         sites: dict[str, Any] = {}
         append: Any = None
+        last: Any = None  # a location's previous access (never None once the location exists)
         indexed = False
         na = fast = ordered = 0
         try:
             for e in it:
                 tid = e.trace_id
-                if tid != last_tid:
+                if tid is not last_tid and tid != last_tid:
                     if st is not None:
                         st.fast_hits += fast
                         st.ordered_hits += ordered
@@ -202,8 +215,10 @@ class Engine:
                 ext = e.ext
                 if ext is None or ext.get("trusted_vc") is not True:
                     na += self._add_original(tr, e)
+                    indexed = st.index is not None  # it may have rebuilt a location
                     continue
-                if e.kind != "StateChange":
+                kind = e.kind
+                if kind != "StateChange":
                     meta = e.meta
                     if meta is not last_meta:  # the recorder shares one Metadata per task
                         task = ext.get("task")
@@ -213,56 +228,70 @@ class Engine:
                                 continue
                             self._note_task(tr, task, e)
                         last_meta = meta
-                    if e.kind == "AsyncSpawn":
+                    if kind == "AsyncSpawn":
                         self._note_spawn(tr, ext.get("task"), e)
                     continue
-                task = ext.get("task")
                 data = e.data
-                code = code_of(data.get("access_type"))
-                site = data.get("location")
                 loc = ext.get("loc") or data.get("variable")
                 vc = e.vc
-                ep = vc.get(task, 0)
-                if code is None or _type(site) is not _str or _type(loc) is not _str or not ep:
-                    self._drop_access(e, code, site, loc, ep, task)
-                    continue
+                try:  # the common case; anything missing, unknown or unseen: _access_fields
+                    task = ext["task"]
+                    ep = vc[task]
+                    code = codes[data["access_type"]]
+                    sk = sites[data["location"]]  # only str sites get in
+                except (KeyError, TypeError):
+                    ep = 0
+                if not ep:
+                    fields = self._access_fields(st, e, loc)
+                    if fields is None:
+                        continue
+                    task, ep, code, sk = fields
+                try:
+                    ls = locs[loc]  # only str locations get in
+                except (KeyError, TypeError):
+                    if _type(loc) is not _str:
+                        self._drop_access(e, code, sk[0], loc, ep, task)
+                        continue
+                    ls = None
                 na += 1
-                sk = sites.get(site)
-                if sk is None:
-                    sk = st.site_keys(site)
                 site = sk[0]  # canonical: identity comparisons from here on
+                key = sk[1 + code]
                 loop = ext.get("loop")
-                if loop is None:
-                    y = (task, vc, ep, site, code, None, 0, e, sk[1 + code])
-                else:
-                    y = (task, vc, ep, site, code, loop, ext.get("seg", 0), e, (sk[1 + code], loop))
-                ls = locs.get(loc)
-                if ls is None or indexed:
-                    st.access(loc, y)
+                if loop is not None or ls is None or indexed:
+                    if loop is None:
+                        st.access(loc, (task, vc, ep, site, code, None, 0, e, key))
+                    else:
+                        seg = ext.get("seg", 0)
+                        st.access(loc, (task, vc, ep, site, code, loop, seg, e, (key, loop)))
                     indexed = st.index is not None
                     continue
+                # A thread's access to a known location (TraceRaces.access, inlined).
+                y = (task, vc, ep, site, code, None, 0, e, key)
                 last = ls.last
-                if last is not None:
-                    lt = last[0]
-                    if lt == task:  # program order: `last` happened before `y`
-                        if last[1] is vc and last[3] == site and last[4] == code and last[6] == y[6]:
-                            fast += 1  # same-epoch fast path (see TraceRaces.access)
-                            continue
-                        hb = True
-                    else:
-                        hb = last[2] <= vc.get(lt, 0)
-                    if hb and loop is None:
-                        ordered += 1
-                        if ls.conc is None and ls.more is None:
-                            # every frontier entry happened before `y`: replace its key's
-                            ls.front[y[8]] = y
-                            ls.last = y
-                        else:
-                            st._ordered(ls, loc, y)
+                lt = last[0]
+                if lt == task:  # program order: `last` happened before `y`
+                    if last[1] is vc and last[3] is site and last[4] == code and last[6] == 0:
+                        fast += 1  # same-epoch fast path
                         continue
-                if not st._process(ls, loc, y, True):
-                    st._rebuild(loc)
-                    indexed = True
+                elif last[2] > vc.get(lt, 0):  # not ordered after `last`: full scan
+                    if not st._process(ls, loc, y, True):
+                        st._rebuild(loc)
+                        indexed = True
+                    continue
+                ordered += 1
+                if ls.conc is None and ls.more is None:
+                    # every frontier entry happened before `y`: it replaces its key's entry
+                    if ls.k0 is key:
+                        ls.e0 = y
+                    elif ls.k1 is key:
+                        ls.e1 = y
+                    elif ls.k2 is key:
+                        ls.e2 = y
+                    else:
+                        ls.set_newest(key, y)
+                    ls.last = y
+                else:
+                    st._ordered(ls, loc, y)
         finally:
             self._accesses += na
             if st is not None:
@@ -293,6 +322,24 @@ class Engine:
             return 0
         tr.state.access(*item)
         return 1
+
+    def _access_fields(
+        self, st: TraceRaces, e: Event, loc: Any
+    ) -> tuple[str, int, int, SiteKeys] | None:
+        """(task, epoch, code, site keys) of a trusted access, or None when dropped (counted).
+
+        The hot loop's subscripts failed: a new site (registered here) or a bad event.
+        """
+        ext = e.ext or {}
+        data = e.data
+        task = ext.get("task")
+        code = TYPE_CODES.get(data.get("access_type"))  # type: ignore[arg-type]
+        site = data.get("location")
+        ep = e.vc.get(task, 0)
+        if type(task) is not str or code is None or type(site) is not str or not ep:
+            self._drop_access(e, code, site, loc, ep, task)
+            return None
+        return task, ep, code, st.site_keys(site)
 
     def _drop(self, reason: str) -> None:
         self._dropped[reason] = self._dropped.get(reason, 0) + 1

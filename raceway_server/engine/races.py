@@ -1,8 +1,10 @@
 """Per-location race state: epoch checks in the style of FastTrack, exact per pair of sites.
 
-An access is the tuple ``(task, vc, epoch, site, code, loop, seg, event)`` (an *entry*): ``epoch``
-is ``vc[task]``, ``code`` has bit 1 for writes and bit 2 for atomics, ``loop`` is the event-loop
-id or None (preemptive thread). ``x`` happened before ``y`` iff ``x.epoch <= y.vc[x.task]``.
+An access is the tuple ``(task, vc, epoch, site, code, loop, seg, event, key)`` (an *entry*):
+``epoch`` is ``vc[task]``, ``code`` has bit 1 for writes and bit 2 for atomics, ``loop`` is the
+event-loop id or None (preemptive thread), ``site`` is the trace's canonical copy of the site
+string and ``key`` names the entry's frontier group (below). ``x`` happened before ``y`` iff
+``x.epoch <= y.vc[x.task]``.
 
 Rules (docs/internals.md, "Engine"): a *pair race* is two accesses of different tasks, at least one
 a write, not both atomic, neither happened before the other, and not two tasks of one event loop.
@@ -15,7 +17,10 @@ What a location keeps (O(1) in the common case, no all-pairs scan):
 
 * the *frontier*: for every key ``(site, code, loop)`` the accesses of that key that happened
   before no later-arrived access of the same key (an access that happened before a newer one of
-  the same key is pruned: program order within a task, or a lock/join/hand-off across tasks);
+  the same key is pruned: program order within a task, or a lock/join/hand-off across tasks),
+  stored as the newest entry per key (``LocState``: key = an int per ``(site, code)`` handed
+  out on the site's first sight in the trace, paired with the loop for event-loop tasks) plus
+  the rare older ones still concurrent with it (``LocState.more``);
 * per task of an event loop: its last read with the writes of other tasks of that loop that are
   concurrent with it (*witnesses*), the sites it later wrote in a later segment (*stale writes*),
   and older reads that still own stale-write sites (a site moves to the newest read owning it).
@@ -31,12 +36,13 @@ hence the same key and the same loop rule. So scanning the frontier finds exactl
 site pairs; the same stand-in argument makes the witnesses of a new read exact, every later
 in-order write updates them, and moving a stale-write site to a newer read of the same atomicity
 loses nothing because a write concurrent with the older read is concurrent with the newer one.
-Two shortcuts skip the scan and are exact for the same reason: an access with the task, clock
-object, site, type and loop step of the location's previous access changes nothing (same-epoch
-fast path, O(1)); an access of a thread with the task and clock object of the previous access
-relates to every frontier entry as that access did, so only the entries found concurrent with it
-(kept in ``LocState.conc``, usually none) can race, and the same-key entries not among them
-happened before it.
+Two shortcuts skip the scan. An access with the task, clock object, site, type and loop step of
+the location's previous access ``l`` changes nothing (same-epoch fast path, O(1)). An access ``y``
+of a thread with ``l`` happened before ``y`` (same task, or one epoch check: the common case
+under locks, joins and hand-offs) is *ordered*: every frontier entry not concurrent with ``l``
+(those are kept in ``LocState.conc``, usually none) happened before ``l``, hence before ``y``, so
+only the entries of ``conc`` need an epoch check, ``y`` is in order (it cannot precede a stand-in
+of anything ``l`` follows), and pruning ``y``'s key is one store: O(1 + |conc|).
 
 An arrival that is *not* in order is detected for free during the scan (it happened before some
 frontier access of another task: by the invariant that is equivalent) and triggers a rebuild:
@@ -84,29 +90,62 @@ class LUState:
 class LocState:
     """Everything one location keeps between accesses.
 
-    The frontier is grouped by key so that pruning the entries of one key is a dict store:
-    ``front`` maps the entry's key (``entry[8]``: an int per ``(site, code)`` for threads,
-    ``(int, loop)`` for event-loop tasks) to the newest frontier entry of that key; ``more``
-    holds the older frontier entries of a key (concurrent with its newer ones), in arrival
-    order, or is None (the common case).
+    The frontier is grouped by key (``entry[8]``: an int per ``(site, code)`` for threads,
+    ``(int, loop)`` for event-loop tasks) so that pruning the entries of one key is one store:
+    the newest entry of each of the first three keys seen lives in the slots ``k0/e0`` ..
+    ``k2/e2`` (a location rarely has more: the object itself, no dict, is touched), later keys
+    in the dict ``front``; ``more`` holds the older frontier entries of a key (concurrent with
+    its newer one), in arrival order, or is None (the common case). A key never leaves.
     """
 
-    __slots__ = ("front", "more", "lu", "last", "conc")
+    __slots__ = ("k0", "e0", "k1", "e1", "k2", "e2", "front", "more", "lu", "last", "conc")
 
     def __init__(self) -> None:
-        self.front: dict[Any, Entry] = {}
+        self.k0: Any = None  # None: slot free
+        self.e0: Entry | None = None
+        self.k1: Any = None
+        self.e1: Entry | None = None
+        self.k2: Any = None
+        self.e2: Entry | None = None
+        self.front: dict[Any, Entry] | None = None
         self.more: list[Entry] | None = None
         self.lu: dict[str, LUState] | None = None
         self.last: Entry | None = None
         # frontier entries of other tasks concurrent with `last` (None: none)
         self.conc: list[Entry] | None = None
 
+    def newest(self, key: Any) -> Entry | None:
+        """The newest frontier entry of ``key`` (None: no access of that key yet)."""
+        if self.k0 == key:
+            return self.e0
+        if self.k1 == key:
+            return self.e1
+        if self.k2 == key:
+            return self.e2
+        return self.front.get(key) if self.front is not None else None
+
+    def set_newest(self, key: Any, y: Entry) -> None:
+        if self.k0 is None or self.k0 == key:
+            self.k0, self.e0 = key, y
+        elif self.k1 is None or self.k1 == key:
+            self.k1, self.e1 = key, y
+        elif self.k2 is None or self.k2 == key:
+            self.k2, self.e2 = key, y
+        elif self.front is None:
+            self.front = {key: y}
+        else:
+            self.front[key] = y
+
     @property
     def entries(self) -> list[Entry]:
         """The frontier, older entries of a key before newer ones (reads and reports)."""
-        if self.more is None:
-            return list(self.front.values())
-        return [*self.more, *self.front.values()]
+        out = list(self.more) if self.more is not None else []
+        for e in (self.e0, self.e1, self.e2):
+            if e is not None:
+                out.append(e)
+        if self.front is not None:
+            out.extend(self.front.values())
+        return out
 
 
 def _contains(entries: list[Entry], x: Entry) -> bool:
@@ -127,8 +166,7 @@ def _put(st: LocState, y: Entry, conc: list[Entry] | None) -> None:
     happened before ``y``.
     """
     key = y[8]
-    front = st.front
-    old = front.get(key)
+    old = st.newest(key)
     more = st.more
     if more is not None:
         kept = [e for e in more if e[8] != key or (conc is not None and _contains(conc, e))]
@@ -139,7 +177,7 @@ def _put(st: LocState, y: Entry, conc: list[Entry] | None) -> None:
         else:
             more.append(old)
     st.more = more
-    front[key] = y
+    st.set_newest(key, y)
 
 
 class TraceRaces:
@@ -182,7 +220,15 @@ class TraceRaces:
         return sk
 
     def entry(
-        self, task: str, vc: dict[str, int], ep: int, site: str, code: int, loop: Any, seg: Any, e: Any
+        self,
+        task: str,
+        vc: dict[str, int],
+        ep: int,
+        site: str,
+        code: int,
+        loop: Any,
+        seg: Any,
+        e: Any,
     ) -> Entry:
         """Build an entry (canonical site, key of its frontier group)."""
         sk = self.site_keys(site)
@@ -245,16 +291,14 @@ class TraceRaces:
             if still is not None:
                 self._report_pairs(loc, y, still)  # `y` is a thread: the loop rule never applies
             conc = st.conc = still
-        if conc is None and st.more is None:
-            st.front[y[8]] = y
-        else:
-            _put(st, y, conc)
+        _put(st, y, conc)
         st.last = y
 
     def _process(self, st: LocState, loc: str, y: Entry, check_order: bool) -> bool:
         """In-order step; returns False (changing nothing) if ``y`` arrived out of order."""
         task, vc, ep, _site, _code, loop, _seg, _ev, _key = y
         conc: list[Entry] | None = None
+        after: list[Entry] | None = None  # entries `y` happened before (replay only)
         for e in st.entries:
             et = e[0]
             if et == task:
@@ -264,6 +308,7 @@ class TraceRaces:
             elif ep <= e[1].get(task, 0):  # `y` happened before an access already seen
                 if check_order:
                     return False
+                after = [e] if after is None else [*after, e]
             elif conc is None:
                 conc = [e]
             else:
@@ -272,7 +317,7 @@ class TraceRaces:
             self._report_pairs(loc, y, conc)
         if loop is not None:
             self._lost_updates(st, loc, y)
-        _put(st, y, conc)
+        _put(st, y, conc if after is None else [*(conc or ()), *after])  # prune only "before"
         st.last = y
         st.conc = conc
         return True

@@ -41,7 +41,18 @@ except ImportError:  # pragma: no cover
 class Entry:
     """What the recorder knows about one live object."""
 
-    __slots__ = ("serial", "ref", "strong", "label", "name", "locs", "sync_vc", "skip", "module")
+    __slots__ = (
+        "serial",
+        "ref",
+        "strong",
+        "label",
+        "name",
+        "locs",
+        "sync_vc",
+        "sync_data",
+        "skip",
+        "module",
+    )
 
     def __init__(self, serial: int, obj: Any, ref: weakref.ref | None) -> None:
         self.serial = serial
@@ -73,6 +84,8 @@ class Entry:
         self.locs: dict[Any, tuple[str, str]] = {}
         #: vector clock stored by release-like operations on this object
         self.sync_vc: dict[str, int] | None = None
+        #: the recorder's last sync-event payload for this object (shared while unchanged)
+        self.sync_data: list[dict[str, Any] | None] | None = None
 
     def alive_is(self, obj: object) -> bool:
         """True if this entry still describes ``obj`` (not a dead object with the same id)."""

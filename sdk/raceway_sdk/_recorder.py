@@ -140,6 +140,8 @@ class TaskState:
         "quiet",
         "stacks",
         "uuid",
+        "sync_ext",
+        "datas",
         "__weakref__",
     )
 
@@ -174,6 +176,10 @@ class TaskState:
         #: site -> (site's code, caller's code, caller's f_lasti, stack): see _site_stack
         self.stacks: dict[Site, tuple[Any, Any, int, list[list[Any]]]] = {}
         self.uuid: str | None = None  # wire form of the id (AsyncSpawn task_id), made once
+        #: (release ext, acquire ext) shared by the task's sync events, made on first use
+        self.sync_ext: tuple[dict[str, Any], dict[str, Any]] | None = None
+        #: site -> ((loc, variable), access type, data): the last value-less access payload
+        self.datas: dict[Site, tuple[tuple[str, str], str, dict[str, Any]]] = {}
         _states.add(self)
         _bump("tasks")
 
@@ -186,13 +192,16 @@ CURRENT: contextvars.ContextVar[TaskState | None] = contextvars.ContextVar(
 )
 
 
-class _ThreadFlags(threading.local):
-    # flags: bit 0 = the recorder/sink runs on this thread; +2 per suspended() level
-    flags = 0
+class _ThreadState(threading.local):
+    #: the lazily created task of a thread not started through the patched Thread.start
     state: TaskState | None = None
 
 
-_tls = _ThreadFlags()
+_tls = _ThreadState()
+#: thread ident -> flags (bit 0 = the recorder/sink runs on this thread; +2 per suspended()
+#: level); absent = 0. A dict keyed by ident costs a fraction of a threading.local attribute.
+_busy: dict[int, int] = {}
+_get_ident = _thread.get_ident
 
 
 def current() -> TaskState:
@@ -365,18 +374,22 @@ def current_trace() -> int:
 
 def enabled() -> bool:
     """True when events of the calling thread are recorded (a sink is set, not suspended)."""
-    return _sink is not None and not _tls.flags
+    return _sink is not None and _get_ident() not in _busy
 
 
 @contextmanager
 def suspended() -> Iterator[None]:
     """Ignore the calling thread's activity (the recorder's and the transport's own work)."""
-    tls = _tls
-    tls.flags += 2
+    tid = _get_ident()
+    _busy[tid] = _busy.get(tid, 0) + 2
     try:
         yield
     finally:
-        tls.flags -= 2
+        left = _busy[tid] - 2
+        if left:
+            _busy[tid] = left
+        else:
+            del _busy[tid]
 
 
 def stats() -> dict[str, int]:
@@ -477,25 +490,36 @@ def _site_stack(state: TaskState, site: Site, up: int = 0) -> list[list[Any]]:
     return stack
 
 
-#: (code, instruction) -> "file:line": sync events of one call site share one string (memory, time)
-_locations: dict[tuple[Any, int], str] = {}
+#: (id(code), instruction) -> (code, "file:line"): sync events of one call site share one
+#: string. Keyed by id(): hashing a code object hashes its bytecode and constants (~4k
+#: instructions); the value holds the code object, so its id cannot be reused meanwhile.
+_locations: dict[tuple[int, int], tuple[Any, str]] = {}
 _LOCATIONS_MAX = 1 << 16
 
 
-def caller_location() -> str:
-    """``file:line`` of the first frame outside raceway and the patched stdlib modules."""
-    f: Any = sys._getframe(1)
+def caller_location(up: int = 0) -> str:
+    """``file:line`` of the first frame outside raceway and the patched stdlib modules.
+
+    ``up``: frames above the caller known to be raceway's or the patched modules' (a lower
+    bound), jumped over without creating their frame objects.
+    """
+    try:
+        f: Any = sys._getframe(up + 1)
+    except ValueError:  # pragma: no cover - a lower bound never exceeds the stack
+        f = sys._getframe(1)
     skip = _SKIP_FOR_LOCATION
     while f is not None:
         code = f.f_code
+        key = (id(code), f.f_lasti)  # f_lasti: an int slot; f_lineno walks the line table
+        hit = _locations.get(key)
+        if hit is not None and hit[0] is code:
+            return hit[1]  # only frames outside ``skip`` are cached: no prefix test needed
         fn = code.co_filename
         if not fn.startswith(skip):
-            key = (code, f.f_lasti)  # f_lasti: an int slot; f_lineno walks the line table
-            loc = _locations.get(key)
-            if loc is None:
-                if len(_locations) >= _LOCATIONS_MAX:
-                    _locations.clear()  # bounded: code objects of many generated functions
-                loc = _locations[key] = f"{fn}:{f.f_lineno}"
+            if len(_locations) >= _LOCATIONS_MAX:
+                _locations.clear()  # bounded: code objects of many generated functions
+            loc = f"{fn}:{f.f_lineno}"
+            _locations[key] = (code, loc)
             return loc
         f = f.f_back
     return "<unknown>:0"
@@ -603,17 +627,17 @@ def emit_custom(name: str, data: Any = None) -> None:
     """Emit ``Custom{name, data}`` from the running task (manual API, task markers)."""
     if _sink is None:
         return
-    tls = _tls
-    if tls.flags:
-        _refused(tls.flags)
+    tid = _get_ident()
+    if tid in _busy:
+        _refused(_busy[tid])
         return
-    tls.flags = 1
+    _busy[tid] = 1
     try:
         _emit(current(), "Custom", {"name": name, "data": data}, {})
     except Exception:
         _internal_error()
     finally:
-        tls.flags = 0
+        del _busy[tid]
 
 
 def emit_event(
@@ -625,17 +649,17 @@ def emit_event(
     """Emit an event of any kind from the running task (HTTP, database, function calls)."""
     if _sink is None:
         return
-    tls = _tls
-    if tls.flags:
-        _refused(tls.flags)
+    tid = _get_ident()
+    if tid in _busy:
+        _refused(_busy[tid])
         return
-    tls.flags = 1
+    _busy[tid] = 1
     try:
         _emit(current(), kind, data, dict(ext) if ext else {}, duration_ns)
     except Exception:
         _internal_error()
     finally:
-        tls.flags = 0
+        del _busy[tid]
 
 
 # --------------------------------------------------------------------------- fork / join
@@ -646,8 +670,8 @@ def fork(kind: str, name: str, loop: str | None = None) -> TaskState:
 
     The caller activates the child where it runs (:func:`activate`) and calls :func:`finish`.
     """
-    tls = _tls
-    flags = tls.flags
+    tid = _get_ident()
+    flags = _busy.get(tid, 0)
     parent = current()
     if flags:
         # Our own or the transport's activity: the child is a quiet, unrelated task.
@@ -655,7 +679,7 @@ def fork(kind: str, name: str, loop: str | None = None) -> TaskState:
         child.quiet = True
         _refused(flags)
         return child
-    tls.flags = 1
+    _busy[tid] = 1
     try:
         child = TaskState(kind, name, parent.vc, parent.id, loop)
         stack = capture_stack()
@@ -683,7 +707,7 @@ def fork(kind: str, name: str, loop: str | None = None) -> TaskState:
         child.quiet = True
         return child
     finally:
-        tls.flags = 0
+        del _busy[tid]
 
 
 def _tick(state: TaskState) -> None:
@@ -698,17 +722,17 @@ def finish(state: TaskState) -> None:
     state.done_vc = state.vc
     if state.quiet or _sink is None:
         return
-    tls = _tls
-    if tls.flags:
-        _refused(tls.flags)
+    tid = _get_ident()
+    if tid in _busy:
+        _refused(_busy[tid])
         return
-    tls.flags = 1
+    _busy[tid] = 1
     try:
         _emit(state, "Custom", {"name": "raceway.task_end", "data": {"task": state.id}}, {})
     except Exception:
         _internal_error()
     finally:
-        tls.flags = 0
+        del _busy[tid]
 
 
 def join(child: TaskState) -> None:
@@ -716,11 +740,11 @@ def join(child: TaskState) -> None:
     done = child.done_vc
     if done is None or child.quiet:
         return
-    tls = _tls
-    if tls.flags:
-        _refused(tls.flags)
+    tid = _get_ident()
+    if tid in _busy:
+        _refused(_busy[tid])
         return
-    tls.flags = 1
+    _busy[tid] = 1
     try:
         state = current()
         joined = vc_join(state.vc, done)  # the same dict when nothing is new
@@ -736,7 +760,7 @@ def join(child: TaskState) -> None:
     except Exception:
         _internal_error()
     finally:
-        tls.flags = 0
+        del _busy[tid]
 
 
 def new_segment(state: TaskState) -> None:
@@ -771,18 +795,53 @@ def _entry(obj: object) -> _identity.Entry:
     return _identity.entry(obj)
 
 
-def release(obj: object, lock_type: str, slot: object | None = None) -> None:
+def _sync_data(ent: _identity.Entry, lock_type: str, up: int, i: int) -> dict[str, Any]:
+    """``data`` of a sync event: shared by consecutive events of one object, type, direction
+    (``i``: 0 release, 1 acquire) and call site.
+
+    Like ``vc`` and ``meta``, recorder-made sync payloads are immutable once emitted; a lock
+    taken in a loop costs no new dict per event (memory: the engine keeps every event).
+    """
+    location = caller_location(up + 1)
+    pair = ent.sync_data
+    if pair is None:
+        pair = ent.sync_data = [None, None]
+    data = pair[i]
+    if (
+        data is None
+        or data["location"] != location
+        or data["lock_type"] != lock_type
+        or data["lock_id"] is not ent.label
+    ):
+        data = pair[i] = {"lock_id": ent.label, "lock_type": lock_type, "location": location}
+    return data
+
+
+def _sync_ext(state: TaskState, i: int) -> dict[str, Any]:
+    """``ext`` of a sync event (0: release, 1: acquire): one per task and direction."""
+    pair = state.sync_ext
+    if pair is None:
+        pair = state.sync_ext = (
+            {"sync": "release", "task": state.id, "trusted_vc": True},
+            {"sync": "acquire", "task": state.id, "trusted_vc": True},
+        )
+    return pair[i]
+
+
+def release(obj: object, lock_type: str, slot: object | None = None, _up: int = 0) -> None:
     """Release-like operation on ``obj``: it stores the running task's clock; the task ticks.
 
     Call it before the real release so no acquirer can get ahead of the stored clock.
     ``slot`` (default ``obj``) is the object that carries the clock, e.g. a per-item token
     of a queue (a :class:`ClockSlot` is cheapest); the event still names ``obj``.
+    ``_up`` (instrumentation only): frames above the caller that are surely not the user's
+    code, skipped without a walk when locating the call site.
     """
-    tls = _tls
-    if tls.flags:
-        _refused(tls.flags)
+    tid = _get_ident()
+    if tid in _busy:
+        _refused(_busy[tid])
         return
-    tls.flags = 1
+    _busy[tid] = 1
     try:
         state = CURRENT.get()
         if state is None:
@@ -803,12 +862,7 @@ def release(obj: object, lock_type: str, slot: object | None = None) -> None:
             # object before, the usual case for locks): no copy of the clock
             holder.sync_vc = vc if old is None or old is vc else vc_join(vc, old)
         if _sink is not None:
-            _send(
-                state,
-                "LockRelease",
-                {"lock_id": ent.label, "lock_type": lock_type, "location": caller_location()},
-                {"sync": "release", "task": state.id, "trusted_vc": True},
-            )
+            _send(state, "LockRelease", _sync_data(ent, lock_type, _up + 1, 0), _sync_ext(state, 0))
         # _tick(state), inlined
         vc = dict(state.vc)
         vc[state.id] = vc.get(state.id, 0) + 1
@@ -817,19 +871,19 @@ def release(obj: object, lock_type: str, slot: object | None = None) -> None:
     except Exception:
         _internal_error()
     finally:
-        tls.flags = 0
+        del _busy[tid]
 
 
-def acquire(obj: object, lock_type: str, slot: object | None = None) -> None:
+def acquire(obj: object, lock_type: str, slot: object | None = None, _up: int = 0) -> None:
     """Acquire-like operation on ``obj``: the running task joins the clock stored there.
 
-    Call it after the real acquire succeeded. ``slot``: see :func:`release`.
+    Call it after the real acquire succeeded. ``slot``, ``_up``: see :func:`release`.
     """
-    tls = _tls
-    if tls.flags:
-        _refused(tls.flags)
+    tid = _get_ident()
+    if tid in _busy:
+        _refused(_busy[tid])
         return
-    tls.flags = 1
+    _busy[tid] = 1
     try:
         state = CURRENT.get()
         if state is None:
@@ -850,16 +904,11 @@ def acquire(obj: object, lock_type: str, slot: object | None = None) -> None:
                 state.vc = joined
                 state.seen = {}
         if _sink is not None:
-            _send(
-                state,
-                "LockAcquire",
-                {"lock_id": ent.label, "lock_type": lock_type, "location": caller_location()},
-                {"sync": "acquire", "task": state.id, "trusted_vc": True},
-            )
+            _send(state, "LockAcquire", _sync_data(ent, lock_type, _up + 1, 1), _sync_ext(state, 1))
     except Exception:
         _internal_error()
     finally:
-        tls.flags = 0
+        del _busy[tid]
 
 
 # --------------------------------------------------------------------------- accesses
@@ -906,45 +955,61 @@ def _normalise_item_key(key: Any) -> Any:
     return key
 
 
-def _access_fn(up: int) -> Any:
-    # One fast path, two entry points that differ only in how many raceway frames sit between
-    # them and the access site (see _site_stack): access() itself, and the rewriter's hooks.
-    def access(
-        obj: object, key: Any, access_type: str, site: Site, value: Any = _NOVALUE
-    ) -> None:
-        """Record an access of ``obj``'s attribute (site.kind ``attr``) or item ``key``.
+def access(obj: object, key: Any, access_type: str, site: Site, value: Any = _NOVALUE) -> None:
+    """Record an access of ``obj``'s attribute (site.kind ``attr``) or item ``key``.
 
-        ``key`` may be :data:`ALL` for the whole container. ``value`` (the value read or
-        written) is kept only when cheap. Repeats with the same clock and segment are dropped.
-        """
-        if _sink is None:
-            return
-        state = CURRENT.get()
-        if state is None:
-            state = _lazy_state()
-        ent = _table.get(id(obj))
-        if ent is not None:
-            ref = ent.ref
-            if (ref() if ref is not None else ent.strong) is obj:
-                if ent.skip:
+    ``key`` may be :data:`ALL` for the whole container. ``value`` (the value read or written)
+    is kept only when cheap. Repeats with the same clock and segment are dropped here.
+    """
+    if _sink is None:
+        return
+    state = CURRENT.get()
+    if state is None:
+        state = _lazy_state()
+    ent = _table.get(id(obj))
+    if ent is not None:
+        ref = ent.ref
+        if (ref() if ref is not None else ent.strong) is obj:
+            if ent.skip:
+                return
+            try:
+                if (ent.serial, key, site, access_type) in state.seen:
                     return
-                try:
-                    if (ent.serial, key, site, access_type) in state.seen:
-                        return
-                except Exception:  # unhashable or hostile key: the slow path normalises it
-                    pass
-            else:
-                ent = None  # a dead object's entry: _identity.entry replaces it
-        _access_slow(state, obj, ent, key, access_type, site, value, up)
-
-    return access
+            except Exception:  # unhashable or hostile key: the slow path normalises it
+                pass
+        else:
+            ent = None  # a dead object's entry: _identity.entry replaces it
+    _access_slow(state, obj, ent, key, access_type, site, value, 2)
 
 
-access = _access_fn(2)
-access.__qualname__ = "access"
-#: :func:`access` for the rewriter's hooks (one more raceway frame above it; not public API)
-hook_access = _access_fn(3)
-hook_access.__qualname__ = "hook_access"
+def hook_access(
+    obj: object, key: Any, access_type: str, site: Site, value: Any = _NOVALUE, up: int = 3
+) -> None:
+    """:func:`access` for the rewriter's hooks (not public API).
+
+    ``up``: frames between this function's caller's caller and the access site that are
+    raceway's own, counted from ``_access_slow`` (3 = the site called the hook that called
+    this; 4 = through one more helper); a lower bound, see ``_site_stack``.
+    """
+    if _sink is None:
+        return
+    state = CURRENT.get()
+    if state is None:
+        state = _lazy_state()
+    ent = _table.get(id(obj))
+    if ent is not None:
+        ref = ent.ref
+        if (ref() if ref is not None else ent.strong) is obj:
+            if ent.skip:
+                return
+            try:
+                if (ent.serial, key, site, access_type) in state.seen:
+                    return
+            except Exception:  # unhashable or hostile key: the slow path normalises it
+                pass
+        else:
+            ent = None  # a dead object's entry: _identity.entry replaces it
+    _access_slow(state, obj, ent, key, access_type, site, value, up)
 
 
 def _access_slow(
@@ -960,13 +1025,13 @@ def _access_slow(
     # up: frames above this one that are surely raceway's (2: access(); 3: hook_access()).
     # The hot path of recording: the common case (a thread task, default variable name, a
     # stack already captured for this caller) inlines _site_stack and _send.
-    tls = _tls
-    if tls.flags:
-        _refused(tls.flags)
+    tid = _get_ident()
+    if tid in _busy:
+        _refused(_busy[tid])
         return
     if state.quiet:
         return
-    tls.flags = 1
+    _busy[tid] = 1
     try:
         if ent is None:
             ent = _identity.entry(obj)
@@ -974,7 +1039,7 @@ def _access_slow(
                 return
         if site.kind == ITEM:
             tk = type(key)
-            if tk is not str and tk is not int:
+            if tk is not str and tk is not int and key is not ALL:
                 key = _normalise_item_key(key)
         elif type(key) is not str:
             key = str(key)
@@ -989,22 +1054,21 @@ def _access_slow(
         if site.name or state.loop is not None:
             _record(state, cached[0], cached[1], key, ent.name, access_type, site, value, up=up)
         elif sink is not None:
-            # _site_stack's cache hit, inlined
+            # _site_stack's cache hit, inlined. A hit was stored from the site's own frame,
+            # which is never raceway's: when the frame ``up`` levels above is that code, it
+            # is the site's frame and needs no prefix test (else: the full walk)
             stack = None
-            f: Any = sys._getframe(up)
-            while f is not None and f.f_code.co_filename.startswith(_SDK_DIR):
-                f = f.f_back
-            if f is not None:
-                caller = f.f_back
-                hit = state.stacks.get(site)
-                if (
-                    hit is not None
-                    and caller is not None
-                    and hit[0] is f.f_code
-                    and hit[1] is caller.f_code
-                    and hit[2] == caller.f_lasti
-                ):
-                    stack = hit[3]
+            hit = state.stacks.get(site)
+            if hit is not None:
+                f: Any = sys._getframe(up)
+                if f.f_code is hit[0]:
+                    caller = f.f_back
+                    if (
+                        caller is not None
+                        and caller.f_code is hit[1]
+                        and caller.f_lasti == hit[2]
+                    ):
+                        stack = hit[3]
             if stack is None:
                 stack = _site_stack(state, site, up)
             if value is _NOVALUE:
@@ -1035,13 +1099,29 @@ def _access_slow(
                         "task": state.id,
                         "trusted_vc": True,
                     }
-            data = {
-                "variable": cached[1],
-                "old_value": None,
-                "new_value": new_value,
-                "location": site.location,
-                "access_type": access_type,
-            }
+            if value is _NOVALUE:
+                # a value-less payload only depends on (loc, site, access type): the task's
+                # last one at this site is shared while they repeat (immutable once emitted)
+                last = state.datas.get(site)
+                if last is not None and last[0] is cached and last[1] is access_type:
+                    data = last[2]
+                else:
+                    data = {
+                        "variable": cached[1],
+                        "old_value": None,
+                        "new_value": None,
+                        "location": site.location,
+                        "access_type": access_type,
+                    }
+                    state.datas[site] = (cached, access_type, data)
+            else:
+                data = {
+                    "variable": cached[1],
+                    "old_value": None,
+                    "new_value": new_value,
+                    "location": site.location,
+                    "access_type": access_type,
+                }
             # _send, inlined
             meta = state.meta
             if meta is None or state.meta_gen != _meta_gen:
@@ -1070,7 +1150,7 @@ def _access_slow(
     except Exception:
         _internal_error()
     finally:
-        tls.flags = 0
+        del _busy[tid]
 
 
 def _new_loc(ent: _identity.Entry, key: Any, site: Site) -> tuple[str, str]:
@@ -1102,13 +1182,13 @@ def access_global(
     skey = (modname, name, site, access_type)
     if skey in state.seen:
         return
-    tls = _tls
-    if tls.flags:
-        _refused(tls.flags)
+    tid = _get_ident()
+    if tid in _busy:
+        _refused(_busy[tid])
         return
     if state.quiet:
         return
-    tls.flags = 1
+    _busy[tid] = 1
     try:
         loc = f"{modname}.{name}"
         _record(state, loc, loc, name, modname, access_type, site, value)
@@ -1116,7 +1196,7 @@ def access_global(
     except Exception:
         _internal_error()
     finally:
-        tls.flags = 0
+        del _busy[tid]
 
 
 def access_variable(
@@ -1133,20 +1213,20 @@ def access_variable(
     skey = ("", variable, site, access_type)
     if old_value is _NOVALUE and skey in state.seen:
         return
-    tls = _tls
-    if tls.flags:
-        _refused(tls.flags)
+    tid = _get_ident()
+    if tid in _busy:
+        _refused(_busy[tid])
         return
     if state.quiet:
         return
-    tls.flags = 1
+    _busy[tid] = 1
     try:
         _record(state, variable, variable, variable, "", access_type, site, value, old_value)
         state.seen[skey] = True
     except Exception:
         _internal_error()
     finally:
-        tls.flags = 0
+        del _busy[tid]
 
 
 def _record(
@@ -1209,6 +1289,11 @@ def _after_fork_in_child() -> None:
     global _INSTANCE, _PID
     _INSTANCE = os.urandom(3).hex()
     _PID = os.getpid()
+    # only the forking thread survives: other threads' flags must not stick to a reused ident
+    mine = _busy.get(_get_ident())
+    _busy.clear()
+    if mine:
+        _busy[_get_ident()] = mine
     parent = CURRENT.get() or _tls.state
     child = TaskState(
         "process", f"pid {_PID}", parent.vc if parent else None, parent.id if parent else None

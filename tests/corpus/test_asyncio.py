@@ -243,3 +243,385 @@ def test_race_lost_update_create_task():
         await b
 
     asyncio.run(main())
+
+
+def test_norace_asyncio_semaphore_across_await():
+    box = Box()
+
+    async def work(sem):
+        async with sem:
+            seen = box.value
+            await asyncio.sleep(0)
+            box.value = seen + 1
+
+    async def main():
+        sem = asyncio.Semaphore(1)
+        await asyncio.gather(work(sem), work(sem))
+
+    asyncio.run(main())
+    assert box.value == 2
+
+
+def test_norace_asyncio_condition_handoff():
+    box = Box()
+
+    async def producer(cond):
+        await asyncio.sleep(0)
+        box.value = 5
+        async with cond:
+            cond.notify_all()
+
+    async def consumer(cond):
+        async with cond:
+            await cond.wait_for(lambda: box.value == 5)
+        seen = box.value
+        await asyncio.sleep(0)
+        box.value = seen + 1
+
+    async def main():
+        cond = asyncio.Condition()
+        await asyncio.gather(consumer(cond), producer(cond))
+
+    asyncio.run(main())
+    assert box.value == 6
+
+
+def test_norace_asyncio_future_handoff():
+    box = Box()
+
+    async def producer(fut):
+        await asyncio.sleep(0)
+        box.value = 4
+        fut.set_result(None)
+
+    async def main():
+        fut = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(producer(fut))
+        await fut
+        seen = box.value
+        await asyncio.sleep(0)
+        box.value = seen + 1
+        await task
+
+    asyncio.run(main())
+    assert box.value == 5
+
+
+def test_norace_shield_then_read():
+    box = Box()
+
+    async def work():
+        await asyncio.sleep(0)
+        box.value = 8
+
+    async def main():
+        await asyncio.shield(work())
+        seen = box.value
+        await asyncio.sleep(0)
+        box.value = seen + 1
+
+    asyncio.run(main())
+    assert box.value == 9
+
+
+def test_norace_as_completed_then_read():
+    results = {}
+
+    async def work(i):
+        await asyncio.sleep(0)
+        results[i] = i
+
+    async def main():
+        for fut in asyncio.as_completed([work(i) for i in range(3)]):
+            await fut
+        seen = dict(results)
+        await asyncio.sleep(0)
+        results.clear()
+        return seen
+
+    assert asyncio.run(main()) == {0: 0, 1: 1, 2: 2}
+
+
+def test_race_wait_first_completed_leaves_the_other_running():
+    box = Box()
+
+    async def quick():
+        await asyncio.sleep(0)
+
+    async def slow():
+        seen = box.value
+        await asyncio.sleep(0.01)
+        box.value = seen + 1
+
+    async def main():
+        tasks = [asyncio.create_task(quick()), asyncio.create_task(slow())]
+        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        box.value = 10  # slow() read before and writes after this: lost update
+        await asyncio.gather(*pending)
+
+    asyncio.run(main())
+
+
+def test_norace_queue_join_task_done():
+    box = Box()
+
+    async def worker(q):
+        while True:
+            item = await q.get()
+            await asyncio.sleep(0)
+            box.value += item
+            q.task_done()
+
+    async def main():
+        q = asyncio.Queue()
+        task = asyncio.create_task(worker(q))
+        for i in (1, 2, 3):
+            q.put_nowait(i)
+        await q.join()
+        seen = box.value
+        await asyncio.sleep(0)
+        box.value = seen * 10
+        task.cancel()
+        return box.value
+
+    assert asyncio.run(main()) == 60
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager_task_factory is new in 3.12")
+def test_race_eager_task_lost_update():
+    box = Box()
+
+    async def work():
+        seen = box.value
+        await asyncio.sleep(0)
+        box.value = seen + 1
+
+    async def main():
+        asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)
+        await asyncio.gather(asyncio.create_task(work()), asyncio.create_task(work()))
+
+    asyncio.run(main())
+
+
+def test_norace_call_soon_threadsafe_event_handoff():
+    box = Box()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        ready = asyncio.Event()
+
+        def from_thread():
+            box.value = 6
+            loop.call_soon_threadsafe(ready.set)
+
+        t = threading.Thread(target=from_thread)
+        t.start()
+        await ready.wait()
+        seen = box.value
+        await asyncio.sleep(0)
+        box.value = seen + 1
+        t.join()
+
+    asyncio.run(main())
+    assert box.value == 7
+
+
+def test_race_call_soon_threadsafe_callback_vs_caller():
+    box = Box()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+
+        def on_loop():
+            box.value = 1
+            done.set()
+
+        def from_thread():
+            loop.call_soon_threadsafe(on_loop)
+            box.value = 2  # the callback is not ordered with this write
+
+        t = threading.Thread(target=from_thread)
+        t.start()
+        await done.wait()
+        t.join()
+
+    asyncio.run(main())
+
+
+def test_race_run_in_executor_unawaited_write():
+    box = Box()
+    gate = threading.Event()
+
+    def blocking():
+        box.value = 1
+        gate.wait()
+
+    async def main():
+        fut = asyncio.get_running_loop().run_in_executor(None, blocking)
+        box.value = 2  # the executor job is preemptive: unordered with its write
+        gate.set()
+        await fut
+
+    asyncio.run(main())
+
+
+def test_norace_cancelled_task_then_write():
+    box = Box()
+
+    async def work():
+        box.value = 1
+        await asyncio.sleep(10)
+
+    async def main():
+        task = asyncio.create_task(work())
+        await asyncio.sleep(0)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        seen = box.value
+        await asyncio.sleep(0)
+        box.value = seen + 1
+
+    asyncio.run(main())
+    assert box.value == 2
+
+
+def test_norace_gather_return_exceptions_then_read():
+    box = Box()
+
+    async def fail():
+        await asyncio.sleep(0)
+        box.value = 3
+        raise ValueError("expected")
+
+    async def main():
+        (err,) = await asyncio.gather(fail(), return_exceptions=True)
+        assert isinstance(err, ValueError)
+        seen = box.value
+        await asyncio.sleep(0)
+        box.value = seen + 1
+
+    asyncio.run(main())
+    assert box.value == 4
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.TaskGroup is new in 3.11")
+def test_norace_taskgroup_failure_joins_every_child():
+    box = Box()
+
+    async def fail():
+        await asyncio.sleep(0)
+        raise ValueError("expected")
+
+    async def slow():
+        try:
+            await asyncio.sleep(10)
+        finally:
+            box.value = 5  # runs when the group cancels it
+
+    async def main():
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(slow())
+                tg.create_task(fail())
+        except Exception as exc:  # an ExceptionGroup (no except* before 3.11)
+            assert type(exc).__name__ == "ExceptionGroup"
+        seen = box.value
+        await asyncio.sleep(0)
+        box.value = seen + 1
+
+    asyncio.run(main())
+    assert box.value == 6
+
+
+def test_race_two_loops_in_two_threads():
+    box = Box()
+
+    async def work():
+        box.value += 1  # await-free, but the other loop runs in another thread
+
+    def run_loop():
+        asyncio.run(work())
+
+    threads = [threading.Thread(target=run_loop) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def test_norace_failing_stream_handoff_over_socketpair():
+    # Known miss: bytes through a socket order nothing yet (no send -> receive edge for
+    # asyncio/anyio streams), so the consumer's read-modify-write looks like a lost update.
+    import socket
+
+    box = Box()
+
+    async def main():
+        a, b = socket.socketpair()
+        reader_a, writer_a = await asyncio.open_connection(sock=a)
+        reader_b, writer_b = await asyncio.open_connection(sock=b)
+
+        async def producer():
+            await asyncio.sleep(0)
+            box.value = 2
+            writer_a.write(b"x")
+            await writer_a.drain()
+
+        async def consumer():
+            await reader_b.readexactly(1)
+            seen = box.value
+            await asyncio.sleep(0)
+            box.value = seen + 1
+
+        await asyncio.gather(consumer(), producer())
+        for w in (writer_a, writer_b):
+            w.close()
+            await w.wait_closed()
+
+    asyncio.run(main())
+    assert box.value == 3
+
+
+class BackgroundLoop:
+    """An event loop running in its own thread (the usual sync-to-async bridge)."""
+
+    def __enter__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever)
+        self.thread.start()
+        return self.loop
+
+    def __exit__(self, *exc):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+def test_norace_background_loop_run_coroutine_threadsafe():
+    box = Box()
+
+    async def on_loop():
+        seen = box.value
+        await asyncio.sleep(0)
+        box.value = seen + 1
+
+    with BackgroundLoop() as loop:
+        box.value = 1
+        asyncio.run_coroutine_threadsafe(on_loop(), loop).result(5)
+        box.value = box.value * 10
+    assert box.value == 20
+
+
+def test_race_background_loop_call_soon_threadsafe_unwaited():
+    box = Box()
+
+    def on_loop():
+        box.value = 1
+
+    with BackgroundLoop() as loop:
+        loop.call_soon_threadsafe(on_loop)
+        box.value = 2  # nothing orders this with the callback

@@ -33,16 +33,16 @@ class Box:
             task.cancel()
 
 
-def test_norace_failing_call_soon_threadsafe_callback_after_job_finished():
+def test_norace_call_soon_threadsafe_callback_after_job_finished():
     """From janus 1.0.0 (tests/test_mixed.py): ``Queue.close`` vs ``task_maker``.
 
     A ``run_in_executor`` job schedules ``task_maker`` with ``call_soon_threadsafe`` and returns.
     The loop is busy, so the job finishes before the callback runs. The loop runs its ready
     callbacks in FIFO order: ``task_maker`` runs before the job's completion callback wakes
-    ``main``, so ``pending.add`` happens before ``close`` reads the set. Raceway reports a
-    read-write race on ``set[*]``: the callback runs in the finished executor task's context,
-    ``create_task`` forks from (and ticks) that finished task, so the following
-    ``pending.add`` is not covered by the ``await`` that joined the job.
+    ``main``, so ``pending.add`` happens before ``close`` reads the set. Raceway used to report
+    a read-write race on ``set[*]``: the callback ran as the finished executor task, and
+    ``create_task`` forked from (and ticked) that task, so the following ``pending.add``
+    escaped the ``await`` that joined the job.
     """
 
     async def main():
@@ -58,15 +58,15 @@ def test_norace_failing_call_soon_threadsafe_callback_after_job_finished():
     asyncio.run(main())
 
 
-def test_norace_failing_call_soon_threadsafe_callback_runs_after_loop_step():
+def test_norace_call_soon_threadsafe_callback_runs_after_loop_step():
     """From janus 1.0.0 (tests/test_sync.py): a blocking ``get`` unblocked by a helper thread.
 
     The helper thread schedules ``task_maker`` with ``call_soon_threadsafe`` and is joined.
     ``main`` reads ``pending`` in the same step (no ``await`` in between), so ``task_maker``
     can only run after that read, at ``main``'s next suspension: both run on the loop thread,
-    and a step of a task is atomic with respect to the loop's callbacks. Raceway reports a
-    read-write race on ``set[*]``: the callback is attributed to the (joined) helper thread,
-    a preemptive task, and ``create_task`` ticks that thread's clock past the join.
+    and a step of a task is atomic with respect to the loop's callbacks. Raceway used to report
+    a read-write race on ``set[*]``: the callback was attributed to the (joined) helper thread,
+    a preemptive task, and ``create_task`` ticked that thread's clock past the join.
     """
 
     async def main():

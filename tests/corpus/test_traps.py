@@ -208,9 +208,8 @@ def test_norace_run_coroutine_threadsafe_result():
     assert asyncio.run(main()) == 7
 
 
-def test_race_failing_run_coroutine_threadsafe_unwaited():
-    # Known miss (schedule-dependent): the coroutine's task must fork from the calling thread
-    # at the call, not from the loop when the callback runs.
+def test_race_run_coroutine_threadsafe_unwaited():
+    # The coroutine's task forks from the calling thread at the call, whenever the loop runs it.
     box = Box()
 
     async def on_loop():

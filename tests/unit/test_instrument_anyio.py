@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import inspect
+import json
+import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +19,7 @@ import pytest
 anyio = pytest.importorskip("anyio")
 
 from raceway_sdk import _recorder as rec  # noqa: E402
+from raceway_sdk import instrument  # noqa: E402
 from raceway_sdk.instrument import aio, anyio_trio  # noqa: E402
 from raceway_sdk.protocol.events import Event  # noqa: E402
 from raceway_sdk.testing import CollectingSink, concurrent, ordered, recording  # noqa: E402
@@ -345,3 +353,164 @@ def test_from_thread_callbacks_keep_their_edges(sink: CollectingSink, backend: s
     anyio.run(main, backend=backend)
     (r,), (w,) = by_type(sink)
     assert r.task != w.task and ordered(w, r)
+
+
+@pytest.mark.xfail(strict=True, reason="recorder.fork must skip spawning-library frames (H15)")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_task_creation_site_is_the_first_frame_outside_anyio(
+    sink: CollectingSink, backend: str
+) -> None:
+    async def child() -> None:
+        await anyio.sleep(0)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(child)
+            tg.start_soon(child)
+
+    anyio.run(main, backend=backend)
+    spawns = [e for e in sink.of_kind("AsyncSpawn") if e.ext["child_kind"] == "anyio"]
+    assert len(spawns) == 2
+    for e in spawns:
+        top = e.ext["stack"][0]
+        assert (top[0], top[2]) == (
+            __file__,
+            "test_task_creation_site_is_the_first_frame_outside_anyio.<locals>.main",
+        ), e.ext["stack"][:3]
+
+
+# --------------------------------------------------------------------------- patching at import
+
+
+def run_fresh(code: str) -> Any:
+    """Run ``code`` in a new interpreter (nothing imported yet); it prints one JSON value."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([*sys.path, env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_anyio_is_patched_at_first_import_not_at_install() -> None:
+    out = run_fresh(
+        """
+        import json, sys
+        from raceway_sdk.instrument import ImportWatch, aio, anyio_trio
+        from raceway_sdk.testing import recording
+
+        def loaded():
+            return sorted(m for m in sys.modules if m.split(".")[0] in ("anyio", "trio"))
+
+        def hooks():
+            return sum(isinstance(f, ImportWatch) for f in sys.meta_path)
+
+        res = {}
+        anyio_trio.install()
+        res["cycle"] = [loaded(), anyio_trio.deferred(), hooks()]
+        anyio_trio.uninstall()
+        res["cycle"].append(hooks())
+        with recording(instrument=False) as sink:
+            aio.install()
+            anyio_trio.install()
+            import anyio
+
+            async def child():
+                await anyio.sleep(0)
+
+            async def main():
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(child)
+                    tg.start_soon(child)
+                return await anyio.to_thread.run_sync(lambda: 1)
+
+            res["result"] = anyio.run(main)
+            res["kinds"] = sorted(t["kind"] for t in sink.tasks().values())
+            res["deferred"] = anyio_trio.deferred()
+            anyio_trio.uninstall()
+            aio.uninstall()
+        from anyio._backends import _asyncio as backend
+        res["after"] = [hasattr(vars(backend.TaskGroup)["_spawn"], "__wrapped__"), hooks()]
+        print(json.dumps(res))
+        """
+    )
+    assert out["cycle"][0] == []  # install imported neither anyio nor trio
+    assert "anyio._backends._asyncio" in out["cycle"][1] and "trio" in out["cycle"][1]
+    assert out["cycle"][2:] == [1, 0]  # one hook while installed, none after uninstall
+    assert out["result"] == 1
+    kinds = out["kinds"]
+    assert kinds.count("anyio") == 2 and kinds.count("thread") == 1  # patched when imported
+    assert "anyio._backends._asyncio" not in out["deferred"]
+    assert out["after"] == [False, 0]  # restored, hook gone
+
+
+def _make_module(tmp_path: Path, name: str, body: str) -> None:
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(body))
+
+
+@pytest.fixture
+def tmp_modules(tmp_path: Path) -> Iterator[Path]:
+    sys.path.insert(0, str(tmp_path))
+    importlib.invalidate_caches()
+    try:
+        yield tmp_path
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [m for m in sys.modules if m.startswith("rw_watched_")]:
+            del sys.modules[name]
+
+
+def test_when_imported_runs_once_after_the_module_body(tmp_modules: Path) -> None:
+    _make_module(tmp_modules, "rw_watched_a", "FIRST = 1\nLAST = 2\n")
+    seen: list[Any] = []
+    watch = instrument.when_imported({"rw_watched_a": lambda m: seen.append((m, m.LAST))})
+    assert watch is not None and watch in sys.meta_path and seen == []
+    import rw_watched_a  # type: ignore[import-not-found]
+
+    assert seen == [(rw_watched_a, 2)]
+    assert watch not in sys.meta_path  # its last callback ran: the hook left
+    assert type(rw_watched_a.__loader__).__name__ == "SourceFileLoader"  # the real loader
+    assert rw_watched_a.__spec__.loader is rw_watched_a.__loader__
+    importlib.reload(rw_watched_a)
+    assert len(seen) == 1
+    # already imported: the callback runs at once, no hook
+    assert instrument.when_imported({"rw_watched_a": lambda m: seen.append(m)}) is None
+    assert seen[-1] is rw_watched_a
+
+
+def test_when_imported_never_breaks_the_import(tmp_modules: Path) -> None:
+    _make_module(tmp_modules, "rw_watched_bad", "VALUE = 3\n")
+    _make_module(tmp_modules, "rw_watched_broken", "raise ImportError('broken on purpose')\n")
+    calls: list[str] = []
+
+    def fail(module: Any) -> None:
+        raise RuntimeError("patch failed on purpose")
+
+    watch = instrument.when_imported(
+        {"rw_watched_bad": fail, "rw_watched_broken": lambda m: calls.append(m.__name__)}
+    )
+    assert watch is not None
+    try:
+        import rw_watched_bad  # type: ignore[import-not-found]
+
+        assert rw_watched_bad.VALUE == 3
+        assert instrument.status()["failed"] == {
+            "rw_watched_bad": "RuntimeError: patch failed on purpose"
+        }
+        assert (
+            "rw_watched_bad",
+            "patching at import failed: RuntimeError: patch failed on purpose",
+        ) in instrument.not_instrumented()
+        with pytest.raises(ImportError, match="broken on purpose"):
+            import rw_watched_broken  # type: ignore[import-not-found]  # noqa: F401
+        assert calls == [] and watch.pending() == ["rw_watched_broken"]  # still watched
+        watch.remove()
+        assert watch not in sys.meta_path
+    finally:
+        watch.remove()
+        getattr(instrument, "_failed").clear()

@@ -81,6 +81,7 @@ def _patched_targets() -> list[tuple[Any, str]]:
         (asyncio, "run_coroutine_threadsafe"),
         (base_events.BaseEventLoop, "create_task"),
         (base_events.BaseEventLoop, "run_in_executor"),
+        (base_events.BaseEventLoop, "call_soon_threadsafe"),
         (locks.Lock, "acquire"),
         (locks.Lock, "release"),
         (locks.Event, "set"),
@@ -425,6 +426,238 @@ def test_run_coroutine_threadsafe_behaves() -> None:
         finally:
             aio.uninstall()
     assert results == [42]
+
+
+def _factory(kind: str | None) -> Any:
+    if kind == "ours":
+        return lambda loop, coro, **kw: asyncio.Task(coro, loop=loop, **kw)
+    if kind == "foreign":  # a Task class the instrumentation does not know
+        return lambda loop, coro, **kw: getattr(aio, "_ORIG_TASK")(coro, loop=loop)
+    return None
+
+
+@pytest.mark.parametrize("factory", [None, "ours", "foreign"])
+def test_run_coroutine_threadsafe_forks_from_the_caller_at_the_call(
+    sink: CollectingSink, factory: str | None
+) -> None:
+    """The loop runs the creating callback only after the caller's later write: still concurrent."""
+    import threading
+
+    box = Box()
+
+    async def on_loop() -> int:
+        read(box, "before")
+        await asyncio.sleep(0)
+        read(box, "after")
+        return 1
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_task_factory(_factory(factory))
+        gate = threading.Event()  # not instrumented here: no edge through it
+        results: list[int] = []
+
+        def from_thread() -> None:
+            write(box, "before")
+            fut = asyncio.run_coroutine_threadsafe(on_loop(), loop)
+            write(box, "after")
+            gate.set()
+            results.append(fut.result(5))
+
+        th = threading.Thread(target=from_thread)
+        th.start()
+        gate.wait(5)  # blocks the loop until the thread has written "after"
+        while th.is_alive():
+            await asyncio.sleep(0.005)
+        assert results == [1]
+
+    asyncio.run(main())
+    (rb,), (wb,) = by_type(sink, "before")
+    (ra,), (wa,) = by_type(sink, "after")
+    assert rb.task == ra.task != wb.task == wa.task
+    assert ordered(wb, rb)
+    assert concurrent(wa, ra)
+    info = sink.tasks()[rb.task]
+    assert info["parent"] == wb.task and info["kind"] == "asyncio"
+    assert info["name"].endswith("on_loop")
+    assert rb.ext["loop"] and ra.ext["seg"] > rb.ext["seg"]  # a real task with segments
+
+
+@pytest.mark.parametrize("via_context", [False, True])
+def test_call_soon_threadsafe_callback_is_a_task_forked_by_the_caller(
+    sink: CollectingSink, via_context: bool
+) -> None:
+    import threading
+
+    box = Box()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        ev = asyncio.Event()
+        gate = threading.Event()
+
+        def on_loop() -> None:
+            read(box, "before")
+            read(box, "after")
+            ev.set()
+
+        def from_thread() -> None:
+            write(box, "before")
+            if via_context:  # anyio's run_sync_soon: the callback enters a copied context
+                ctx = contextvars.copy_context()
+                loop.call_soon_threadsafe(ctx.run, on_loop)
+            else:
+                loop.call_soon_threadsafe(on_loop)
+            write(box, "after")
+            gate.set()
+
+        th = threading.Thread(target=from_thread)
+        th.start()
+        gate.wait(5)  # the loop runs the callback only after the thread's later write
+        await ev.wait()
+        read(box, "before")
+        th.join()
+
+    asyncio.run(main())
+    (rb_cb, rb_main), (wb,) = by_type(sink, "before")
+    (ra,), (wa,) = by_type(sink, "after")
+    assert rb_cb.task == ra.task and ra.task not in (wa.task, rb_main.task)
+    assert ordered(wb, rb_cb) and ordered(wb, rb_main)  # callback -> Event -> main task
+    assert concurrent(wa, ra)
+    info = sink.tasks()[ra.task]
+    assert info["parent"] == wa.task and info["kind"] == "callback"
+    assert info["name"].endswith("on_loop")
+    assert ra.ext.get("loop") == rb_main.ext.get("loop") is not None
+
+
+def test_call_soon_threadsafe_before_the_loop_runs(sink: CollectingSink) -> None:
+    """Another thread: a forked task (the background-loop start window); same thread: plain."""
+    import threading
+
+    box = Box()
+    loop = asyncio.new_event_loop()
+    try:
+
+        def on_loop(*keys: str) -> None:
+            for key in keys:
+                read(box, key)
+
+        def from_thread() -> None:
+            write(box, "other")
+            loop.call_soon_threadsafe(on_loop, "other", "other_after")
+            write(box, "other_after")
+
+        th = threading.Thread(target=from_thread)
+        th.start()
+        th.join()
+        loop.call_soon_threadsafe(on_loop, "same")
+        write(box, "same")  # before the loop runs the callback, in this thread's program order
+        loop.run_until_complete(asyncio.sleep(0.01))
+    finally:
+        loop.close()
+    (r_other,), (w_other,) = by_type(sink, "other")
+    assert r_other.task != w_other.task and ordered(w_other, r_other)
+    assert sink.tasks()[r_other.task]["kind"] == "callback"
+    (r_after,), (w_after,) = by_type(sink, "other_after")
+    assert r_after.task == r_other.task and concurrent(w_after, r_after)
+    (r_same,), (w_same,) = by_type(sink, "same")
+    assert r_same.task == w_same.task  # ran as this thread's own task, after its write
+
+
+def test_run_coroutine_threadsafe_before_the_loop_runs(sink: CollectingSink) -> None:
+    import threading
+
+    box = Box()
+    loop = asyncio.new_event_loop()
+    futs = []
+    try:
+
+        async def on_loop(*keys: str) -> None:
+            for key in keys:
+                read(box, key)
+
+        def from_thread() -> None:
+            futs.append(asyncio.run_coroutine_threadsafe(on_loop("other"), loop))
+            write(box, "other")
+
+        th = threading.Thread(target=from_thread)
+        th.start()
+        th.join()
+        futs.append(asyncio.run_coroutine_threadsafe(on_loop("same"), loop))
+        write(box, "same")  # the loop runs later in this thread: the task comes after this
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert [f.result(0) for f in futs] == [None, None]
+    finally:
+        loop.close()
+    (r_other,), (w_other,) = by_type(sink, "other")
+    assert concurrent(w_other, r_other)
+    (r_same,), (w_same,) = by_type(sink, "same")
+    assert r_same.task != w_same.task and ordered(w_same, r_same)
+
+
+def test_call_soon_threadsafe_from_the_loop_thread_is_a_plain_callback(
+    sink: CollectingSink,
+) -> None:
+    box = Box()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        write(box)
+
+        def on_loop() -> None:
+            read(box)
+            done.set_result(None)
+
+        loop.call_soon_threadsafe(on_loop)
+        await done
+
+    asyncio.run(main())
+    (r,), (w,) = by_type(sink)
+    assert r.task == w.task  # same thread: runs as the task whose context it copied
+    assert not [t for t in sink.tasks().values() if t["kind"] == "callback"]
+
+
+#: the recorder's fork() records the stack where it is called (inside asyncio): the creation
+#: site must be the first frame outside asyncio/anyio/trio/raceway -- a _recorder.py change
+#: that H15 handed over (see its report); strict: this fails loudly once the recorder does it
+SPAWN_SITE = pytest.mark.xfail(
+    strict=True, reason="recorder.fork must skip spawning-library frames (H15 report)"
+)
+
+
+def user_spawns(sink: CollectingSink) -> list[Event]:
+    """AsyncSpawn events of tasks the test created (asyncio.run's own shutdown tasks excluded)."""
+    return [
+        e
+        for e in sink.of_kind("AsyncSpawn")
+        if not str(e.ext["child_name"]).startswith("BaseEventLoop.")
+    ]
+
+
+@SPAWN_SITE
+def test_task_creation_site_is_the_first_frame_outside_asyncio(sink: CollectingSink) -> None:
+    async def work() -> None:
+        await asyncio.sleep(0)
+
+    async def main() -> None:
+        await asyncio.create_task(work())
+        await asyncio.gather(work(), work())
+        await asyncio.ensure_future(work())
+        if TaskGroup is not None:
+            async with TaskGroup() as tg:
+                tg.create_task(work())
+
+    asyncio.run(main())
+    spawns = user_spawns(sink)
+    assert len(spawns) == (6 if TaskGroup is not None else 5)  # main + its children
+    for e in spawns:
+        top = e.ext["stack"][0]
+        assert top[0] == __file__, (e.ext["child_name"], e.ext["stack"][:3])
+        assert top[2].endswith(
+            ("main", "test_task_creation_site_is_the_first_frame_outside_asyncio")
+        )
+        assert len(e.ext["stack"]) > 1  # the bounded stack is kept beyond the site
 
 
 # --------------------------------------------------------------------------- segments

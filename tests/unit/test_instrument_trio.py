@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from typing import Any
 
@@ -59,6 +64,7 @@ def test_uninstall_restores_every_attribute_identically() -> None:
         (run.Nursery, "start"),
         (run._TaskStatus, "started"),
         (trio.to_thread, "run_sync"),
+        (trio.lowlevel.TrioToken, "run_sync_soon"),
         (sync.Event, "set"),
         (sync.Event, "wait"),
         (sync.Event, "is_set"),
@@ -317,3 +323,103 @@ def test_behaviour_unchanged(sink: CollectingSink) -> None:
 
     trio.run(main)
     assert len(sink.of_kind("AsyncSpawn")) >= 4
+
+
+def test_token_run_sync_soon_from_a_thread_is_a_task_forked_there(sink: CollectingSink) -> None:
+    box = Box()
+
+    async def main() -> None:
+        token = trio.lowlevel.current_trio_token()
+        done = trio.Event()
+
+        def on_trio() -> None:
+            read(box, "before")
+            read(box, "after")
+            done.set()
+
+        def in_thread() -> None:
+            write(box, "before")
+            token.run_sync_soon(on_trio)
+            write(box, "after")
+
+        await trio.to_thread.run_sync(in_thread)
+        await done.wait()
+        read(box, "before")
+        token.run_sync_soon(lambda: read(box, "same"))  # from the run's thread: no new task
+        await trio.sleep(0.01)
+
+    trio.run(main)
+    (rb_cb, rb_main), (wb,) = by_type(sink, "before")
+    (ra,), (wa,) = by_type(sink, "after")
+    assert rb_cb.task == ra.task and ra.task not in (wa.task, rb_main.task)
+    assert ordered(wb, rb_cb) and ordered(wb, rb_main)  # callback -> trio.Event -> main
+    assert concurrent(wa, ra)
+    info = sink.tasks()[ra.task]
+    assert info["parent"] == wa.task and info["kind"] == "callback"
+    assert ra.ext["loop"] == rb_main.ext["loop"]
+    assert len([t for t in sink.tasks().values() if t["kind"] == "callback"]) == 1
+
+
+def test_trio_is_patched_at_first_import_not_at_install() -> None:
+    code = """
+        import json, sys
+        from raceway_sdk.instrument import anyio_trio
+        from raceway_sdk.testing import recording
+
+        with recording(instrument=False) as sink:
+            anyio_trio.install()
+            res = {"at_install": "trio" in sys.modules, "deferred": anyio_trio.deferred()}
+            import trio
+
+            async def child():
+                await trio.sleep(0)
+
+            async def main():
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(child)
+                    nursery.start_soon(child)
+
+            trio.run(main)
+            res["kinds"] = sorted(t["kind"] for t in sink.tasks().values())
+            res["still"] = "trio" in anyio_trio.deferred()
+            anyio_trio.uninstall()
+        import trio._core._run as run
+        res["restored"] = not hasattr(vars(run.Runner)["spawn_impl"], "__wrapped__")
+        print(json.dumps(res))
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([*sys.path, env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["at_install"] is False and "trio" in out["deferred"]
+    assert out["kinds"] == ["trio", "trio", "trio"]  # main task and both children: patched
+    assert out["still"] is False and out["restored"] is True
+
+
+@pytest.mark.xfail(strict=True, reason="recorder.fork must skip spawning-library frames (H15)")
+def test_task_creation_site_is_the_first_frame_outside_trio(sink: CollectingSink) -> None:
+    async def child() -> None:
+        await trio.sleep(0)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(child)
+            await nursery.start(_started)
+
+    trio.run(main)
+    spawns = sink.of_kind("AsyncSpawn")
+    assert len(spawns) == 3  # main, child, _started
+    for e in spawns:
+        assert e.ext["stack"][0][0] == __file__, (e.ext["child_name"], e.ext["stack"][:3])
+
+
+async def _started(task_status: Any = None) -> None:
+    assert task_status is not None
+    task_status.started()

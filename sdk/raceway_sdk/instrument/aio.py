@@ -26,6 +26,9 @@ Why each hook is where it is (CPython 3.10-3.13):
   built before install keeps its lock's original bound acquire/release (notify -> wait remains).
 * **Threads.** ``to_thread``/``run_in_executor`` callables run as their own ``thread`` /
   ``executor`` task (no loop: preemptive), joined when the awaiting task gets the result.
+  The other direction: ``run_coroutine_threadsafe`` forks the coroutine's task in the calling
+  thread at the call (not when the loop gets to it), and a ``call_soon_threadsafe`` callback
+  from another thread runs as a ``callback`` task forked there (on the loop: one segment).
 
 Attribution: a plain callback (``call_soon``/``call_later``/done callback) runs as the task whose
 context it copied, in that task's current segment numbering; it is never a separate task.
@@ -133,8 +136,8 @@ def loop_id(loop: Any) -> str:
     except TypeError:
         return f"{_LOOP_PREFIX}/asyncio-{id(loop):x}"
     if lid is None:
-        lid = f"{_LOOP_PREFIX}/asyncio-{next(_loop_numbers)}"
-        _loop_ids[loop] = lid
+        # setdefault: a thread forking onto this loop races the loop's own first lookup
+        lid = _loop_ids.setdefault(loop, f"{_LOOP_PREFIX}/asyncio-{next(_loop_numbers)}")
     return lid
 
 
@@ -461,12 +464,16 @@ def _create_task_wrapper(orig: Callable[..., Any]) -> Callable[..., Any]:
         if self._task_factory is None or not coroutines.iscoroutine(coro):
             return orig(self, coro, *args, **kwargs)
         # A task factory may build any Task class: fork here, let our Task pick the state up.
-        state = _fork_task(coro, kwargs.get("name"), self)
+        tl = _tl
+        state = tl.pending
+        if state is not None:  # forked ahead (run_coroutine_threadsafe, in the calling thread)
+            parent = tl.pending_parent
+        else:
+            state = _fork_task(coro, kwargs.get("name"), self)
+            parent = CURRENT.get()
         ctx = kwargs.get("context")
         if ctx is not None:
             ctx.run(CURRENT.set, state)
-        tl = _tl
-        parent = CURRENT.get()
         tl.pending = state
         tl.pending_parent = parent
         token = CURRENT.set(state)
@@ -582,17 +589,35 @@ def _shield_wrapper(orig: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _run_coroutine_threadsafe(coro: Any, loop: Any) -> concurrent.futures.Future[Any]:
-    """asyncio's version, plus: the task's end is released into the concurrent future."""
+    """asyncio's version, plus: the task is forked by the caller, its end released to the future.
+
+    The fork happens here, in the calling thread: the coroutine is ordered after what the
+    caller did before the call and concurrent with what it does after, however late the loop
+    runs the callback that creates the task.
+    """
     if not coroutines.iscoroutine(coro):
         raise TypeError("A coroutine object is required")
     future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    caller = rec.current()
+    state = _fork_task(coro, None, loop)
+    # a loop not running yet may be run by this very thread later: decided when it runs
+    caller_tid = threading.get_ident() if getattr(loop, "_thread_id", 0) is None else None
 
     def callback() -> None:
         try:
-            task = tasks.ensure_future(coro, loop=loop)
-            state = state_of(task)
-            if state is not None:
-                task.add_done_callback(functools.partial(_release_end, state, future))
+            if caller_tid == threading.get_ident():  # program order of the caller: fork now
+                rec.finish(state)  # (never acts)
+                token = CURRENT.set(caller)
+                try:
+                    task = tasks.ensure_future(coro, loop=loop)
+                finally:
+                    CURRENT.reset(token)
+                forked = state_of(task)
+            else:
+                task = _create_forked(state, coro, loop)
+                forked = state
+            if forked is not None:
+                task.add_done_callback(functools.partial(_release_end, forked, future))
             futures._chain_future(task, future)  # type: ignore[attr-defined]
         except (SystemExit, KeyboardInterrupt):
             raise
@@ -601,8 +626,86 @@ def _run_coroutine_threadsafe(coro: Any, loop: Any) -> concurrent.futures.Future
                 future.set_exception(exc)
             raise
 
-    loop.call_soon_threadsafe(callback)
+    callback._raceway_child = state  # type: ignore[attr-defined]  # not forked again below
+    ctx = contextvars.copy_context()
+    ctx.run(CURRENT.set, state)  # the loop-side plumbing runs as the new task, not the caller
+    loop.call_soon_threadsafe(callback, context=ctx)
     return future
+
+
+def _create_forked(state: TaskState, coro: Any, loop: Any) -> Any:
+    """``ensure_future(coro)`` with ``state`` (forked earlier) as the task's logical task."""
+    tl = _tl
+    saved = tl.pending, tl.pending_parent
+    tl.pending, tl.pending_parent = state, None
+    try:
+        task = tasks.ensure_future(coro, loop=loop)
+    finally:
+        tl.pending, tl.pending_parent = saved
+    if state_of(task) is None:  # a factory built a Task class of its own
+        try:
+            _foreign[task] = state
+        except TypeError:
+            pass
+    return task
+
+
+def _call_soon_threadsafe_wrapper(orig: Callable[..., Any]) -> Callable[..., Any]:
+    """A callback handed to the loop by another thread runs as a task forked by that thread.
+
+    Without this it would run in a copy of the caller's context, i.e. as the caller's task, on
+    the loop thread: one logical task acting from two threads at once.
+    """
+
+    @functools.wraps(orig)
+    def call_soon_threadsafe(self: Any, callback: Any, *args: Any, context: Any = None) -> Any:
+        owner = getattr(self, "_thread_id", None)
+        me = threading.get_ident()
+        if (
+            owner == me
+            or self.is_closed()
+            or getattr(callback, "_raceway_child", None) is not None
+            or getattr(callback, "__code__", None) in _internal_codes
+            or coroutines.iscoroutine(callback)
+            or coroutines.iscoroutinefunction(callback)
+        ):
+            return orig(self, callback, *args, context=context)
+        target: Any = getattr(callback, "__self__", None)
+        entered = target if type(target) is contextvars.Context and args else None
+        child = rec.fork("callback", callable_name(args[0] if entered else callback), loop_id(self))
+        # a loop not running yet may be run by this very thread later: decided when it runs
+        caller = me if owner is None else None
+        wrapped = _threadsafe_callback(child, callback, caller, entered)
+        return orig(self, wrapped, *args, context=context)
+
+    return call_soon_threadsafe
+
+
+def _threadsafe_callback(
+    child: TaskState, callback: Any, caller: int | None, entered: Any
+) -> Callable[..., Any]:
+    """``callback`` running as ``child``; as plain ``callback`` on the ``caller`` thread.
+
+    ``entered``: the context a ``ctx.run`` callback switches to (the child must be current
+    there, not only in the handle's context).
+    """
+
+    @functools.wraps(callback)
+    def run(*args: Any) -> Any:
+        if caller is not None and threading.get_ident() == caller:
+            rec.finish(child)  # the caller's own thread runs it in program order: no new task
+            return callback(*args)
+        if entered is not None:
+            entered.run(CURRENT.set, child)
+        token = rec.activate(child)
+        try:
+            return callback(*args)
+        finally:
+            rec.finish(child)
+            rec.deactivate(token)
+
+    run._raceway_child = child  # type: ignore[attr-defined]
+    return run
 
 
 def _release_end(state: TaskState, target: Any, task: Any) -> None:
@@ -797,6 +900,11 @@ def install() -> None:
         be = base_events.BaseEventLoop
         p.patch(be, "create_task", _create_task_wrapper(vars(be)["create_task"]))
         p.patch(be, "run_in_executor", _run_in_executor_wrapper(vars(be)["run_in_executor"]))
+        p.patch(
+            be,
+            "call_soon_threadsafe",
+            _call_soon_threadsafe_wrapper(vars(be)["call_soon_threadsafe"]),
+        )
         _taskgroup_patches(p)
         _primitive_patches(p)
     except BaseException:

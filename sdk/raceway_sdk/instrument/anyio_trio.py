@@ -5,7 +5,9 @@ wrapper forks the child and sets :data:`CURRENT` to it around the copy (as for a
 ``trio.abc.Instrument`` added lazily to each run starts a new segment in ``before_task_step``
 and freezes the clock in ``task_exited``. A nursery's exit joins every task spawned into it
 (``Nursery.start`` children are counted in the nursery they move to), and ``task_status.started``
-happens before ``nursery.start`` returns. ``trio.to_thread.run_sync`` runs a thread task.
+happens before ``nursery.start`` returns. ``trio.to_thread.run_sync`` runs a thread task; a
+``TrioToken.run_sync_soon`` callback from another thread runs as a ``callback`` task forked by
+that thread at the call.
 
 anyio: on the asyncio backend tasks are asyncio tasks (see :mod:`.aio`) and on the trio backend
 trio tasks; either way anyio task groups mark them ``kind="anyio"`` and join them at exit.
@@ -23,20 +25,20 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import importlib
 import inspect
 import itertools
 import os
 import weakref
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from raceway_sdk import _recorder as rec
 from raceway_sdk._recorder import CURRENT, TaskState
-from raceway_sdk.instrument import aio
+from raceway_sdk.instrument import ImportWatch, aio, when_imported
 from raceway_sdk.instrument.aio import KIND, Patcher, acquire_after, acquire_if_true, release_before
 
-__all__ = ["install", "uninstall", "is_installed", "run_id"]
+__all__ = ["install", "uninstall", "is_installed", "deferred", "run_id"]
 
 _PREFIX = os.urandom(3).hex()
 _run_numbers = itertools.count(1)
@@ -199,6 +201,43 @@ def _to_thread_wrapper(orig: Callable[..., Any]) -> Callable[..., Any]:
     return run_sync
 
 
+def _run_sync_soon_wrapper(orig: Callable[..., Any], context: Any) -> Callable[..., Any]:
+    """A callback a thread hands to a trio run is a task forked by that thread at the call.
+
+    trio runs it in a system task whose context is the one ``trio.run`` was called in: without
+    this it would act as that task, unordered with what the calling thread did before.
+    Callbacks of trio itself (to_thread/from_thread plumbing, whose sender waits for them)
+    and ``idempotent`` ones (deduplicated by identity) are left alone.
+    """
+
+    @functools.wraps(orig)
+    def run_sync_soon(self: Any, sync_fn: Any, *args: Any, idempotent: bool = False) -> Any:
+        runner = _runner_of(self)
+        if (
+            runner is None
+            or idempotent
+            or getattr(context, "runner", None) is runner  # from the run's own thread
+            or getattr(sync_fn, "_raceway_child", None) is not None
+            or str(getattr(sync_fn, "__module__", None) or "").startswith("trio.")
+        ):
+            return orig(self, sync_fn, *args, idempotent=idempotent)
+        child = rec.fork("callback", aio.callable_name(sync_fn), run_id(runner))
+        return orig(self, aio.run_as(child, sync_fn), *args, idempotent=idempotent)
+
+    return run_sync_soon
+
+
+def _runner_of(token: Any) -> Any:
+    try:
+        runners = list(_runners)
+    except RuntimeError:  # the run's thread registered a runner meanwhile
+        return None
+    for runner in runners:
+        if getattr(runner, "trio_token", None) is token:
+            return runner
+    return None
+
+
 def _kind_wrapper(orig: Callable[..., Any], kind: str) -> Callable[..., Any]:
     """Tasks spawned inside ``orig`` (sync or async) get ``kind``."""
     if inspect.iscoroutinefunction(orig):
@@ -268,6 +307,12 @@ def _install_trio(p: Patcher) -> None:
     p.patch(run.Nursery, "start", _nursery_start_wrapper(vars(run.Nursery)["start"]))
     p.patch(run._TaskStatus, "started", _started_wrapper(vars(run._TaskStatus)["started"]))
     p.patch(trio.to_thread, "run_sync", _to_thread_wrapper(trio.to_thread.run_sync))
+    token = trio.lowlevel.TrioToken
+    p.patch(
+        token,
+        "run_sync_soon",
+        _run_sync_soon_wrapper(vars(token)["run_sync_soon"], run.GLOBAL_RUN_CONTEXT),
+    )
     _patch_methods(p, sync.Event, ("set",), ("wait",), "trio.Event")
     p.patch(sync.Event, "is_set", acquire_if_true(vars(sync.Event)["is_set"], "trio.Event"))
     _patch_methods(p, sync._LockImpl, ("release",), ("acquire", "acquire_nowait"), "trio.Lock")
@@ -323,18 +368,18 @@ def _anyio_asyncio_group(p: Patcher, tg: type) -> None:
     p.patch(tg, "__aexit__", __aexit__)
 
 
-def _install_anyio(p: Patcher) -> None:
-    import anyio.streams.memory as memory
-    import anyio.to_thread
-    from anyio._core import _synchronization as synchronization
+def _anyio_to_thread(p: Patcher, module: Any) -> None:
+    p.patch(module, "run_sync", _to_thread_wrapper(module.run_sync))
 
-    p.patch(anyio.to_thread, "run_sync", _to_thread_wrapper(anyio.to_thread.run_sync))
-    _patch_methods(
-        p, synchronization.Condition, ("notify", "notify_all"), ("wait",), "anyio.Condition"
-    )
+
+def _anyio_synchronization(p: Patcher, module: Any) -> None:
+    _patch_methods(p, module.Condition, ("notify", "notify_all"), ("wait",), "anyio.Condition")
+
+
+def _anyio_memory(p: Patcher, module: Any) -> None:
     _patch_methods(
         p,
-        memory.MemoryObjectSendStream,
+        module.MemoryObjectSendStream,
         ("send", "send_nowait"),
         (),
         "anyio.MemoryObjectStream",
@@ -342,54 +387,63 @@ def _install_anyio(p: Patcher) -> None:
     )
     _patch_methods(
         p,
-        memory.MemoryObjectReceiveStream,
+        module.MemoryObjectReceiveStream,
         (),
         ("receive", "receive_nowait"),
         "anyio.MemoryObjectStream",
         _state_key,
     )
-    try:
-        backend = importlib.import_module("anyio._backends._asyncio")
-    except ImportError:  # pragma: no cover - ships with anyio
-        backend = None
-    if backend is not None:
-        # anyio's own loop callbacks (never those that run user code, like from_thread's)
-        plumbing = (
-            ("TaskGroup", "_spawn"),
-            ("WorkerThread", "_report_result"),
-            ("CancelScope", "_deliver_cancellation"),
-            ("CancelScope", "_timeout"),
+
+
+def _anyio_asyncio_backend(p: Patcher, backend: Any) -> None:
+    # anyio's own loop callbacks (never those that run user code, like from_thread's)
+    plumbing = (
+        ("TaskGroup", "_spawn"),
+        ("WorkerThread", "_report_result"),
+        ("CancelScope", "_deliver_cancellation"),
+        ("CancelScope", "_timeout"),
+    )
+    aio.internal_callbacks(
+        *[vars(getattr(backend, c)).get(m) for c, m in plumbing if hasattr(backend, c)]
+    )
+    _anyio_asyncio_group(p, backend.TaskGroup)
+    for cls_name, lock_type in (("Lock", "anyio.Lock"), ("Semaphore", "anyio.Semaphore")):
+        cls = getattr(backend, cls_name, None)
+        if cls is not None:
+            _patch_methods(p, cls, ("release",), ("acquire", "acquire_nowait"), lock_type)
+    limiter = getattr(backend, "CapacityLimiter", None)
+    if limiter is not None:
+        _patch_methods(
+            p,
+            limiter,
+            ("release_on_behalf_of",),
+            ("acquire_on_behalf_of", "acquire_on_behalf_of_nowait"),
+            "anyio.CapacityLimiter",
         )
-        aio.internal_callbacks(
-            *[vars(getattr(backend, c)).get(m) for c, m in plumbing if hasattr(backend, c)]
-        )
-        _anyio_asyncio_group(p, backend.TaskGroup)
-        for cls_name, lock_type in (("Lock", "anyio.Lock"), ("Semaphore", "anyio.Semaphore")):
-            cls = getattr(backend, cls_name, None)
-            if cls is not None:
-                _patch_methods(p, cls, ("release",), ("acquire", "acquire_nowait"), lock_type)
-        limiter = getattr(backend, "CapacityLimiter", None)
-        if limiter is not None:
-            _patch_methods(
-                p,
-                limiter,
-                ("release_on_behalf_of",),
-                ("acquire_on_behalf_of", "acquire_on_behalf_of_nowait"),
-                "anyio.CapacityLimiter",
-            )
-    try:
-        trio_backend = importlib.import_module("anyio._backends._trio")
-    except ImportError:  # trio not installed
-        return
-    tg = trio_backend.TaskGroup
+
+
+def _anyio_trio_backend(p: Patcher, backend: Any) -> None:
+    tg = backend.TaskGroup
     for meth in ("start_soon", "create_task", "start"):
         if meth in vars(tg):
             p.patch(tg, meth, _kind_wrapper(vars(tg)[meth], "anyio"))
 
 
+#: module -> its patches; each runs when the module is imported (at install if it already is)
+_PARTS: dict[str, Callable[[Patcher, Any], None]] = {
+    "trio": lambda p, _module: _install_trio(p),
+    "anyio.to_thread": _anyio_to_thread,
+    "anyio._core._synchronization": _anyio_synchronization,
+    "anyio.streams.memory": _anyio_memory,
+    "anyio._backends._asyncio": _anyio_asyncio_backend,
+    "anyio._backends._trio": _anyio_trio_backend,
+}
+
+
 # --------------------------------------------------------------------------- install
 
 _patcher: Patcher | None = None
+_watch: ImportWatch | None = None
 
 
 def is_installed() -> bool:
@@ -397,35 +451,44 @@ def is_installed() -> bool:
     return _patcher is not None
 
 
+def deferred() -> list[str]:
+    """Modules whose patches wait for their first import."""
+    return _watch.pending() if _watch is not None else []
+
+
 def install() -> None:
-    """Patch trio and anyio where importable (idempotent; asyncio itself is :mod:`.aio`)."""
-    global _patcher
+    """Patch trio and anyio (idempotent; asyncio itself is :mod:`.aio`).
+
+    Modules already imported are patched now, the others right after their first import (an
+    import hook): a session that never imports trio or anyio does not pay for importing them.
+    """
+    global _patcher, _watch
     if _patcher is not None:
         return
-    p = Patcher()
+    p = _patcher = Patcher()
+
+    def part(patch: Callable[[Patcher, Any], None]) -> Callable[[ModuleType], None]:
+        def run(module: ModuleType) -> None:
+            if _patcher is p:  # an import racing uninstall() patches nothing
+                patch(p, module)
+
+        return run
+
     try:
-        try:
-            importlib.import_module("trio")
-        except ImportError:
-            pass
-        else:
-            _install_trio(p)
-        try:
-            importlib.import_module("anyio")
-        except ImportError:
-            pass
-        else:
-            _install_anyio(p)
+        _watch = when_imported({name: part(patch) for name, patch in _PARTS.items()})
     except BaseException:
+        _patcher = None
         p.restore()
         raise
-    _patcher = p
 
 
 def uninstall() -> None:
-    """Restore every patched attribute and remove the step instrument from live runs."""
-    global _patcher
+    """Restore every patched attribute, drop the import hook, unhook live trio runs."""
+    global _patcher, _watch
     p, _patcher = _patcher, None
+    watch, _watch = _watch, None
+    if watch is not None:
+        watch.remove()
     if p is None:
         return
     p.restore()

@@ -149,6 +149,10 @@ def _table(tp: type) -> dict[str, tuple[str, str]] | None:
     return found
 
 
+_UNSEEN: Any = object()
+_tables_get = _TABLES.get  # hit path of _table(); a miss returns _UNSEEN
+
+
 def _keyed(tp: type) -> bool:
     """Containers addressed by key (dict family, set) rather than by position."""
     t = _table(tp)
@@ -261,7 +265,7 @@ def _structural(obj: Any, key: Any, present: bool, site: Any) -> None:
     # structural write of the whole container (races with iteration, len, keys(), ...).
     try:
         if (key in obj) is present:
-            _access(obj, ALL, AWRITE, site)
+            _access(obj, ALL, AWRITE, site, up=4)
     except TypeError:
         pass
 
@@ -288,10 +292,10 @@ def _defaultdict_read(obj: Any, key: Any, site: Any) -> None:
         missing = False
     if missing and obj.default_factory is not None:
         # Reading a missing key inserts it: an atomic read-modify-write, structural too.
-        _access(obj, key, ARMW, site)
-        _access(obj, ALL, AWRITE, site)
+        _access(obj, key, ARMW, site, up=4)
+        _access(obj, ALL, AWRITE, site, up=4)
     else:
-        _access(obj, key, READ, site)
+        _access(obj, key, READ, site, up=4)
 
 
 def si(value: Any, obj: Any, key: Any, site: Any, c: list[Any]) -> None:
@@ -343,8 +347,12 @@ def augi(obj: Any, key: Any, op: Any, operand: Any, site: Any, c: list[Any]) -> 
 
 def it(obj: Any, site: Any) -> Any:
     """The iterable of a ``for`` loop or comprehension: iterating a container reads it whole."""
-    if _rec._sink is not None and _table(_type(obj)) is not None:
-        _access(obj, ALL, READ, site)
+    if _rec._sink is not None:
+        t = _tables_get(_type(obj), _UNSEEN)
+        if t is _UNSEEN:
+            t = _table(_type(obj))
+        if t is not None:
+            _access(obj, ALL, READ, site)
     return obj
 
 
@@ -378,7 +386,9 @@ def call(fn: Any, name: str, site: Any, *args: Any, **kwargs: Any) -> Any:
             lock_type = _RAW_LOCKS.get(tp)
             if lock_type is not None:
                 return _lock_call(fn, name, owner, lock_type, args, kwargs)
-            table = _table(tp)
+            table = _tables_get(tp, _UNSEEN)
+            if table is _UNSEEN:
+                table = _table(tp)
             if table is not None:
                 spec = table.get(name)
                 if spec is not None:
@@ -424,7 +434,7 @@ def _attr_site(site: Any) -> Any:
 def _container_op(owner: Any, spec: tuple[str, str], site: Any, args: tuple, kwargs: dict) -> None:
     kind, rule = spec
     if rule == "all" or not args and rule != "upd":
-        _access(owner, ALL, kind, site)
+        _access(owner, ALL, kind, site, up=4)
         return
     if rule == "upd":
         keys: list[Any] = list(kwargs)
@@ -435,11 +445,11 @@ def _container_op(owner: Any, spec: tuple[str, str], site: Any, args: tuple, kwa
             else:
                 keys.append(ALL)
         for k in keys[:65]:
-            _access(owner, k, kind, site)
-        _access(owner, ALL, ARMW, site)
+            _access(owner, k, kind, site, up=4)
+        _access(owner, ALL, ARMW, site, up=4)
         return
     key = args[0]
-    _access(owner, key, kind, site)
+    _access(owner, key, kind, site, up=4)
     if rule == "k+":
         _structural(owner, key, False, site)
     elif rule == "k-":

@@ -229,19 +229,25 @@ class InstrumentedLock(metaclass=_FactoryMeta):
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         ok = self._raw.acquire(blocking, timeout)
         if ok:
-            rec.acquire(self, "threading.Lock")
+            rec.acquire(self, "threading.Lock", None, 1)
         return ok
 
     def __enter__(self) -> bool:
-        return self.acquire()
+        # acquire() inlined: one frame less between the user's ``with`` and the recorder
+        ok = self._raw.acquire()
+        if ok:
+            rec.acquire(self, "threading.Lock", None, 1)
+        return ok
 
     def release(self) -> None:
         if self._raw.locked():
-            rec.release(self, "threading.Lock")
+            rec.release(self, "threading.Lock", None, 1)
         self._raw.release()
 
     def __exit__(self, *exc: object) -> None:
-        self.release()
+        if self._raw.locked():
+            rec.release(self, "threading.Lock", None, 1)
+        self._raw.release()
 
     def locked(self) -> bool:
         return self._raw.locked()
@@ -278,31 +284,37 @@ class InstrumentedRLock(metaclass=_FactoryMeta):
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         ok = self._raw.acquire(blocking, timeout)
         if ok:
-            rec.acquire(self, "threading.RLock")
+            rec.acquire(self, "threading.RLock", None, 1)
         return ok
 
     def __enter__(self) -> bool:
-        return self.acquire()
+        # acquire() inlined: one frame less between the user's ``with`` and the recorder
+        ok = self._raw.acquire()
+        if ok:
+            rec.acquire(self, "threading.RLock", None, 1)
+        return ok
 
     def release(self) -> None:
         if self._raw._is_owned():
-            rec.release(self, "threading.RLock")
+            rec.release(self, "threading.RLock", None, 1)
         self._raw.release()
 
     def __exit__(self, *exc: object) -> None:
-        self.release()
+        if self._raw._is_owned():
+            rec.release(self, "threading.RLock", None, 1)
+        self._raw.release()
 
     def _is_owned(self) -> bool:
         return self._raw._is_owned()
 
     def _release_save(self) -> Any:
         if self._raw._is_owned():
-            rec.release(self, "threading.RLock")
+            rec.release(self, "threading.RLock", None, 1)
         return self._raw._release_save()
 
     def _acquire_restore(self, state: Any) -> None:
         self._raw._acquire_restore(state)
-        rec.acquire(self, "threading.RLock")
+        rec.acquire(self, "threading.RLock", None, 1)
 
     def _at_fork_reinit(self) -> None:
         self._raw._at_fork_reinit()
@@ -472,9 +484,10 @@ _ItemToken = rec.ClockSlot
 _queue_lock = _raw_allocate_lock()  # private: guards the item -> token maps only
 
 
-def _push_token(q: Any, item: Any, lock_type: str) -> None:
+def _push_token(q: Any, item: Any, lock_type: str, up: int) -> None:
+    # up: frames above the caller known not to be the user's (see rec.release's _up)
     tok = _ItemToken()
-    rec.release(q, lock_type, tok)
+    rec.release(q, lock_type, tok, up)
     with _queue_lock:
         items = q.__dict__.get("_raceway_items")
         if items is None:
@@ -482,7 +495,7 @@ def _push_token(q: Any, item: Any, lock_type: str) -> None:
         items.setdefault(id(item), []).append(tok)
 
 
-def _pop_token(q: Any, item: Any, lock_type: str) -> None:
+def _pop_token(q: Any, item: Any, lock_type: str, up: int) -> None:
     with _queue_lock:
         items = q.__dict__.get("_raceway_items")
         toks = items.get(id(item)) if items else None
@@ -491,13 +504,13 @@ def _pop_token(q: Any, item: Any, lock_type: str) -> None:
         tok = toks.pop(0)
         if not toks:
             del items[id(item)]
-    rec.acquire(q, lock_type, tok)
+    rec.acquire(q, lock_type, tok, up)
 
 
 def _make_queue_put(lock_type: str) -> Any:
     def _put(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         item = args[0] if args else kwargs["item"]
-        _push_token(instance, item, lock_type)
+        _push_token(instance, item, lock_type, 3)  # 3: this, the method wrapper, Queue.put
         return wrapped(*args, **kwargs)
 
     return _put
@@ -506,7 +519,7 @@ def _make_queue_put(lock_type: str) -> Any:
 def _make_queue_get(lock_type: str) -> Any:
     def _get(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         item = wrapped(*args, **kwargs)
-        _pop_token(instance, item, lock_type)
+        _pop_token(instance, item, lock_type, 3)
         return item
 
     return _get
@@ -526,7 +539,7 @@ class InstrumentedSimpleQueue(_raw_simple_queue, metaclass=_SimpleQueueMeta):  #
         return super().__new__(cls)
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        _push_token(self, item, "queue.SimpleQueue")
+        _push_token(self, item, "queue.SimpleQueue", 2)
         super().put(item, block, timeout)
 
     def put_nowait(self, item: Any) -> None:
@@ -534,7 +547,7 @@ class InstrumentedSimpleQueue(_raw_simple_queue, metaclass=_SimpleQueueMeta):  #
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         item = super().get(block, timeout)
-        _pop_token(self, item, "queue.SimpleQueue")
+        _pop_token(self, item, "queue.SimpleQueue", 2)
         return item
 
     def get_nowait(self) -> Any:
