@@ -315,7 +315,7 @@ def measure(mode: str, n: int, seed: int) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="200k events, 2k-access oracle trace")
-    ap.add_argument("--runs", type=int, default=3, help="timed runs (median), 1 or more")
+    ap.add_argument("--runs", type=int, default=5, help="timed runs (median), 1 or more")
     ap.add_argument("--worker", nargs=3, metavar=("MODE", "N", "SEED"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:

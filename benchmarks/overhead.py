@@ -5,12 +5,18 @@ Figures (last line, JSON):
 * ``tight_loop_slowdown``: ``s += o.x; o.x = i`` loop, rewritten vs plain (issue target <= 8x);
 * ``mixed_slowdown``: 4 worker threads fed by a queue, a lock-protected dict, list appends,
   some arithmetic, with the thread patches installed and events going to the embedded engine
-  when it exists (else to an in-memory collecting sink) (target <= 2x);
+  when it exists (else to an in-memory collecting sink) (target <= 2x). Process CPU time
+  (every thread), median over rounds of the per-round ratio: each round runs every
+  configuration once, so load from other processes on a shared machine hits them alike
+  (``mixed_wall_slowdown``: the same for wall-clock time). The breakdown runs the same rounds
+  with recording off (``hooks_only``), without thread patches, with the thread patches only
+  (the plain module), and with a sink that discards events (``recorder_only``: the SDK's
+  own cost; ``mixed_engine_us_per_event`` is what the engine adds per event);
 * ``rss_ratio``: peak RSS of the mixed workload (scaled up) in a fresh subprocess,
   instrumented vs plain (target <= 2x);
 * ``ns_per_access``: hook cost per recorded access on the same-epoch fast path.
 
-Best of N runs per figure. Usage: ``python benchmarks/overhead.py [--quick]``.
+Tight loop and RSS: best of N runs. Usage: ``python benchmarks/overhead.py [--quick]``.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -135,6 +142,13 @@ def _recorder_events() -> int:
     return int(_recorder.stats()["events"])
 
 
+class _NullSink:
+    """Discards events: the recorder's own cost, without the engine's."""
+
+    def emit(self, event: Any) -> None:
+        pass
+
+
 def _best(fn: Any, repeat: int) -> float:
     best = float("inf")
     for _ in range(repeat):
@@ -142,6 +156,13 @@ def _best(fn: Any, repeat: int) -> float:
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def _timed(fn: Any) -> tuple[float, float]:
+    """(wall, CPU of the whole process: every thread) of one call."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w0, time.process_time() - c0
 
 
 def _import_pair(tmp: str) -> tuple[Any, Any]:
@@ -157,6 +178,46 @@ def _import_pair(tmp: str) -> tuple[Any, Any]:
     return bench_plain, bench_inst
 
 
+def _mixed_rounds(plain: Any, inst: Any, n: int, rounds: int) -> dict[str, Any]:
+    """Every configuration once per round, in a fixed order: ratios are taken within a round
+    (the machine may be shared: a load change hits all configurations of the round alike)."""
+    from raceway_sdk import _recorder
+    from raceway_sdk.instrument import threads
+
+    sink_kind = _sink()[1]
+    configs: dict[str, tuple[Any, Any, bool]] = {  # each sink accumulates, like a session's
+        "plain": (plain, None, False),
+        "hooks_only": (inst, None, False),  # rewritten, recording off
+        "no_thread_patches": (inst, _sink()[0], False),
+        "thread_patches_only": (plain, _sink()[0], True),
+        "recorder_null_sink": (inst, _NullSink(), True),
+        "inst": (inst, _sink()[0], True),
+    }
+    traces = {name: i + 1 for i, name in enumerate(configs)}  # one trace per configuration
+    rows: dict[str, list[tuple[float, float]]] = {k: [] for k in configs}
+    events = 0
+    for _ in range(rounds):
+        for name, (mod, sink, patched) in configs.items():
+            _recorder.set_trace(traces[name])
+            _recorder.set_sink(sink)
+            if patched:
+                threads.install()
+            try:
+                before = _recorder_events()
+                rows[name].append(_timed(lambda: mod.mixed(n)))
+                if name == "inst":
+                    events += _recorder_events() - before
+            finally:
+                threads.uninstall()
+                _recorder.set_sink(None)
+    return {"rows": rows, "events": events / rounds, "sink": sink_kind}
+
+
+def _median_ratio(rows: dict[str, list[tuple[float, float]]], name: str, cpu: bool) -> float:
+    i = 1 if cpu else 0
+    return statistics.median(r[i] / p[i] for r, p in zip(rows[name], rows["plain"]))
+
+
 def measure(quick: bool) -> dict[str, Any]:
     tmp = tempfile.mkdtemp(prefix="raceway-bench-")
     _prepare(tmp)
@@ -166,7 +227,7 @@ def measure(quick: bool) -> dict[str, Any]:
     repeat = 5 if quick else 7
 
     # The machine may be shared: equal-length chunks, interleaved, best chunk of each wins.
-    _, sink_kind = _start(False)
+    _start(False)
     try:
         tight_plain = tight_inst = float("inf")
         for _ in range(repeat * 4):
@@ -174,41 +235,46 @@ def measure(quick: bool) -> dict[str, Any]:
             tight_inst = min(tight_inst, _best(lambda: inst.tight(inst.Obj(), n_tight // 8), 1) * 8)
     finally:
         _stop()
-    mixed_plain = _best(lambda: plain.mixed(n_mixed), repeat)
-    mixed_hooks_only = _best(lambda: inst.mixed(n_mixed), repeat)  # rewritten, no sink
-    _start(False)
-    try:
-        mixed_no_patches = _best(lambda: inst.mixed(n_mixed), repeat)
-    finally:
-        _stop()
-    _start(True)
-    try:
-        mixed_patches_only = _best(lambda: plain.mixed(n_mixed), repeat)
-        events_before = _recorder_events()
-        mixed_inst = _best(lambda: inst.mixed(n_mixed), repeat)
-        events = (_recorder_events() - events_before) / repeat
-    finally:
-        _stop()
+    mixed = _mixed_rounds(plain, inst, n_mixed, repeat * 2 + 1)
+    rows, events = mixed["rows"], mixed["events"]
     rss_plain = _rss_run(tmp, "plain", n_mixed * 5)
     rss_inst = _rss_run(tmp, "inst", n_mixed * 5)
     per_access = (tight_inst - tight_plain) / (2 * n_tight) * 1e9
+    plain_cpu = statistics.median(r[1] for r in rows["plain"])
+    inst_cpu = statistics.median(r[1] for r in rows["inst"])
+    patches_cpu = statistics.median(r[1] for r in rows["thread_patches_only"])
+    null_cpu = statistics.median(r[1] for r in rows["recorder_null_sink"])
     return {
         "tight_loop_slowdown": round(tight_inst / tight_plain, 2),
-        "mixed_slowdown": round(mixed_inst / mixed_plain, 2),
+        # median over rounds of (instrumented / plain) process CPU time, every thread counted
+        "mixed_slowdown": round(_median_ratio(rows, "inst", True), 2),
         "rss_ratio": round(rss_inst / rss_plain, 2),
         "ns_per_access": round(per_access, 1),
         "tight_plain_ns_per_iter": round(tight_plain / n_tight * 1e9, 1),
         "tight_inst_ns_per_iter": round(tight_inst / n_tight * 1e9, 1),
-        "mixed_plain_s": round(mixed_plain, 4),
-        "mixed_hooks_only_slowdown": round(mixed_hooks_only / mixed_plain, 2),
-        "mixed_recording_no_thread_patches_slowdown": round(mixed_no_patches / mixed_plain, 2),
-        "mixed_thread_patches_only_slowdown": round(mixed_patches_only / mixed_plain, 2),
+        "mixed_wall_slowdown": round(_median_ratio(rows, "inst", False), 2),
+        "mixed_best_wall_slowdown": round(
+            min(r[0] for r in rows["inst"]) / min(r[0] for r in rows["plain"]), 2
+        ),
+        "mixed_plain_s": round(min(r[0] for r in rows["plain"]), 4),
+        "mixed_hooks_only_slowdown": round(_median_ratio(rows, "hooks_only", True), 2),
+        "mixed_recording_no_thread_patches_slowdown": round(
+            _median_ratio(rows, "no_thread_patches", True), 2
+        ),
+        "mixed_thread_patches_only_slowdown": round(
+            _median_ratio(rows, "thread_patches_only", True), 2
+        ),
+        # the same instrumented run with a sink that discards events: the SDK's own share
+        "mixed_recorder_only_slowdown": round(_median_ratio(rows, "recorder_null_sink", True), 2),
         "mixed_events_per_run": int(events),
-        "mixed_us_per_event": round((mixed_inst - mixed_patches_only) / max(events, 1) * 1e6, 2),
-        "mixed_inst_s": round(mixed_inst, 4),
+        # CPU per event: hooks + patches + recorder (null sink), and the engine on top of that
+        "mixed_recorder_us_per_event": round((null_cpu - plain_cpu) / max(events, 1) * 1e6, 2),
+        "mixed_engine_us_per_event": round((inst_cpu - null_cpu) / max(events, 1) * 1e6, 2),
+        "mixed_us_per_event": round((inst_cpu - patches_cpu) / max(events, 1) * 1e6, 2),
+        "mixed_inst_s": round(min(r[0] for r in rows["inst"]), 4),
         "rss_plain_kb": rss_plain,
         "rss_inst_kb": rss_inst,
-        "sink": sink_kind,
+        "sink": mixed["sink"],
         "python": sys.version.split()[0],
     }
 

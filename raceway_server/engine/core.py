@@ -171,9 +171,11 @@ class Engine:
                 self._last_error = f"{type(exc).__name__}: {exc}"
 
     def _run(self, it: Iterable[Event]) -> None:
-        # The hot loop: locals only. The two cheapest cases of TraceRaces.access are inlined
-        # (same-epoch fast path; a thread's access ordered after the location's previous one
-        # with nothing concurrent, which replaces the entry of its key: one dict store).
+        # The hot loop: locals only, subscripts inside zero-cost ``try`` blocks, the rare cases
+        # (new site or location, bad event, event-loop task, index built) out of line. The two
+        # cheapest cases of TraceRaces.access are inlined: the same-epoch fast path, and a
+        # thread's access ordered after the location's previous one with nothing concurrent,
+        # which replaces the entry of its key (one slot store).
         traces = self._traces
         codes = TYPE_CODES
         _type = type

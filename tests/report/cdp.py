@@ -137,7 +137,7 @@ class Page:
             raise CDPError(f"{expression!r} threw: {result['exceptionDetails']}")
         return result.get("result", {}).get("value")
 
-    def wait_for(self, expression: str, timeout: float = 15.0) -> Any:
+    def wait_for(self, expression: str, timeout: float = 45.0) -> Any:
         deadline = time.monotonic() + timeout
         while True:
             try:

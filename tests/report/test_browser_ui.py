@@ -19,7 +19,7 @@ from raceway_server.web import CSP, PUBLIC_PATHS
 KEY = "s3cret-key"
 
 
-def loaded(page: Page, name: str, timeout: float = 15) -> None:
+def loaded(page: Page, name: str, timeout: float = 45) -> None:
     page.wait_for(
         f"document.documentElement.getAttribute('data-page') === {json.dumps(name)}"
         " && document.documentElement.getAttribute('data-loaded') === '1'",
@@ -73,10 +73,10 @@ def test_login_list_live_refresh_and_trace_view(browser: Browser, locked: Any) -
         # live refresh: a trace ingested after the page loaded appears without a reload
         hostile = hostile_trace(ids, 2)
         post(locked, hostile)
-        page.wait_for("document.querySelectorAll('.trace-table tbody tr').length === 2", 10)
+        page.wait_for("document.querySelectorAll('.trace-table tbody tr').length === 2", 30)
         newest = json.dumps(uuid_str(hostile.trace_id))
         page.wait_for(f"document.querySelector('.trace-table tbody tr').textContent.includes({newest})")
-        page.wait_for("RacewayUI.app.races.length >= 1", 10)
+        page.wait_for("RacewayUI.app.races.length >= 1", 30)
         # search and the min-events filter
         page.type_text("input[name=q]", uuid_str(counter.trace_id)[-6:])
         assert page.eval("document.querySelectorAll('.trace-table tbody tr').length") == 1
@@ -116,7 +116,7 @@ def test_system_pages_deep_links_and_hostile_data(browser: Browser, locked: Any)
         hostile = hostile_trace(ids, 8)
         post(locked, hostile)
         # races arrive live as cards, hostile names included
-        page.wait_for("document.querySelectorAll('#live-races .race-card').length === 3", 10)
+        page.wait_for("document.querySelectorAll('#live-races .race-card').length === 3", 30)
         expect = {
             "services": "document.querySelectorAll('svg.svc-graph g.svc-node').length === 2",
             "health": "document.querySelectorAll('.stat').length === 5",
