@@ -163,7 +163,9 @@ class RacewayPlugin:
             self._keep_trace(run)
             rec.set_trace(self.session_trace)
             self.current = None
-            self.engine.close_trace(trace_id)
+            # the verdict is out and the report kept what it needs: free the events (a suite
+            # of thousands of tests must not hold every event of every test)
+            self.engine.forget_trace(trace_id)
             self.finished.append(run)
 
     @pytest.hookimpl(wrapper=True)

@@ -485,6 +485,24 @@ class Engine:
             tr.state.reported = reported  # a reopened trace never reports a pair twice
             tr.closed = True
 
+    def forget_trace(self, trace_id: int) -> None:
+        """Drop the trace's events and analysis state; its races and tasks stay readable.
+
+        Long runs (the plugin after each verdict, server retention) keep memory bounded by the
+        traces still open. Events that arrive later reopen the trace as after :meth:`close_trace`
+        and never report an already reported pair again.
+        """
+        with self._lock:
+            tr = self._traces.get(trace_id)
+            if tr is None:
+                return
+            reported = tr.state.reported
+            tr.state = tr._new_state(self)
+            tr.state.reported = reported
+            tr.events = []
+            tr.orig = None
+            tr.closed = True
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             fast = sum(t.state.fast_hits for t in self._traces.values())

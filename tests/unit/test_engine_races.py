@@ -607,3 +607,31 @@ def test_embedded_sink_with_the_recorder_and_real_threads() -> None:
     assert found[1] == {("bank.py:10", "bank.py:11"), ("bank.py:11", "bank.py:11")}
     race = engine.races(trace)[0]
     assert race.first.task_name.startswith("depositor-") and race.first.task_kind == "thread"
+
+
+def test_forget_trace_frees_events_but_keeps_races_and_never_repeats_a_pair() -> None:
+    from tracebuilder import TraceBuilder
+
+    from raceway_server.engine import Engine
+
+    tb = TraceBuilder()
+    main = tb.main()
+    a, b = tb.fork(main), tb.fork(main)
+    tb.write(a, "x", site="app.py:1")
+    tb.write(b, "x", site="app.py:2")
+    engine = Engine()
+    engine.add_batch(tb.events)
+    assert len(engine.races(tb.trace_id)) == 1 and engine.trace_events(tb.trace_id)
+    engine.forget_trace(tb.trace_id)
+    assert engine.trace_events(tb.trace_id) == []
+    assert len(engine.races(tb.trace_id)) == 1
+    late = TraceBuilder(trace_id=tb.trace_id)
+    main2 = late.main(process="p2")
+    c, d = late.fork(main2), late.fork(main2)
+    late.write(c, "x", site="app.py:1")
+    late.write(d, "x", site="app.py:2")
+    late.write(d, "x", site="app.py:3")
+    engine.add_batch(late.events)
+    # the reopened trace still finds the new pair, and never reports the old one twice
+    pairs = sorted(r.key for r in engine.races(tb.trace_id))
+    assert len(pairs) == len(set(pairs)) == 2, pairs

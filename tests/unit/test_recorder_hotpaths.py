@@ -302,10 +302,12 @@ def test_forked_child_gets_new_id_prefix_and_clean_flags() -> None:
                 os.write(w, f"{child_id} {int(clean)}".encode())
             finally:
                 os._exit(0)
-    os.waitpid(pid, 0)
-    child_id, clean = os.read(r, 200).decode().split()
+    os.close(w)  # the child's copy stays open until it exits: read() then sees EOF
+    got = os.read(r, 200).decode().split()
     os.close(r)
-    os.close(w)
+    os.waitpid(pid, 0)
+    assert len(got) == 2, "the child reported nothing"
+    child_id, clean = got
     child = int(child_id)
     assert child >> 64 != parent_id >> 64
     u = uuid.UUID(int=child)

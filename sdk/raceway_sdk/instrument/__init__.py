@@ -28,7 +28,8 @@ __all__ = [
 ]
 
 #: optional parts, installed in this order after the thread patches
-OPTIONAL = ("aio", "anyio_trio", "http_clients", "rewrite")
+# rewrite first: the others may import third-party modules (requests, urllib3) a user includes
+OPTIONAL = ("rewrite", "aio", "anyio_trio", "http_clients")
 
 _installed: list[Any] = []
 _skipped: dict[str, str] = {}
