@@ -22,6 +22,7 @@ Tight loop and RSS: best of N runs. Usage: ``python benchmarks/overhead.py [--qu
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -204,7 +205,7 @@ def _mixed_rounds(plain: Any, inst: Any, n: int, rounds: int) -> dict[str, Any]:
                 threads.install()
             try:
                 before = _recorder_events()
-                rows[name].append(_timed(lambda: mod.mixed(n)))
+                rows[name].append(_timed(functools.partial(mod.mixed, n)))
                 if name == "inst":
                     events += _recorder_events() - before
             finally:
@@ -215,7 +216,7 @@ def _mixed_rounds(plain: Any, inst: Any, n: int, rounds: int) -> dict[str, Any]:
 
 def _median_ratio(rows: dict[str, list[tuple[float, float]]], name: str, cpu: bool) -> float:
     i = 1 if cpu else 0
-    return statistics.median(r[i] / p[i] for r, p in zip(rows[name], rows["plain"]))
+    return statistics.median(r[i] / p[i] for r, p in zip(rows[name], rows["plain"], strict=True))
 
 
 def measure(quick: bool) -> dict[str, Any]:

@@ -8,6 +8,8 @@ Measures, with a sink that discards events (the recorder's own cost):
 * ``emit_full_stack_ns``: an emitting access that captures a fresh stack (first per site/task);
 * ``stack_capture_ns``: one bounded stack capture (depth 16 available) on its own;
 * ``lock_pair_ns`` / ``raw_lock_pair_ns``: acquire+release of an instrumented / raw Lock;
+* ``queue_pair_ns`` / ``raw_queue_pair_ns``: ``Queue.put`` + ``get`` with the thread patches
+  installed (a put -> get edge, two events) / without;
 * ``fork_join_ns``: fork + finish + join of a logical task (no real thread);
 * ``release_acquire_1000_components_ns``: a release + acquire pair when the clocks have 1,000
   components (sync operations are linear in the clock width; accesses are not);
@@ -118,6 +120,15 @@ def bench_raw_lock(n: int) -> None:
         lock.release()
 
 
+def bench_queue(n: int) -> None:
+    import queue
+
+    q: Any = queue.Queue()
+    for _ in range(n):
+        q.put(1)
+        q.get()
+
+
 def bench_fork_join(n: int) -> None:
     # a fresh parent every 50 children: each join adds a component to the parent's clock
     for i in range(n):
@@ -165,6 +176,12 @@ def main() -> None:
     results["stack_capture_ns"] = _deep(20, bench_stack, n // 20)
     results["lock_pair_ns"] = _best(bench_lock, n // 10)
     results["raw_lock_pair_ns"] = _best(bench_raw_lock, n)
+    results["raw_queue_pair_ns"] = _best(bench_queue, n // 10)
+    threads.install()
+    try:
+        results["queue_pair_ns"] = _best(bench_queue, n // 10)
+    finally:
+        threads.uninstall()
     results["fork_join_ns"] = _best(bench_fork_join, n // 20)
     results["release_acquire_1000_components_ns"] = _best(bench_acquire_big_clock, n // 200)
     rec.set_sink(None)
@@ -179,4 +196,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -127,7 +127,6 @@ class Service:
         self._listeners: list[Listener] = []
         self._started = time.monotonic()
         self._stop = threading.Event()
-        self._engine_stale = False
         self._quiet = False  # replaying stored events: do not announce old races again
         self._retention_thread: threading.Thread | None = None
         self.counters = {
@@ -269,8 +268,6 @@ class Service:
             else:
                 batch.append(op)
         self._apply_events(batch)
-        if self._engine_stale:
-            self._rebuild_engine()
 
     def _apply_events(self, events: list[Event]) -> None:
         if not events:
@@ -295,28 +292,8 @@ class Service:
             self._dirty.discard(trace_id)
             self.graph.remove_trace(trace_id)
             self.baselines.forget_trace(trace_id)
-            forget = getattr(self.engine, "forget_trace", None)
-            if forget is not None:
-                forget(trace_id)
-            else:
-                self._engine_stale = True
+            self.engine.forget_trace(trace_id, keep_races=False)
         return dropped
-
-    def _rebuild_engine(self) -> None:
-        """Replay the retained events into a fresh engine (frees what retention deleted).
-
-        Used only while the engine offers no way to forget a trace; races found again are
-        not re-announced on the live feed.
-        """
-        self._engine_stale = False
-        engine = _make_engine(self._on_race)
-        self._quiet = True
-        try:
-            for info in sorted(self.catalog.traces.values(), key=lambda t: t.events[0].timestamp_ns):
-                engine.add_batch(info.events)
-        finally:
-            self._quiet = False
-        self.engine = engine
 
     def refresh(self) -> None:
         """Catch up with what other processes committed (PostgreSQL) before answering."""
@@ -346,8 +323,6 @@ class Service:
                 return 0
             self._apply(self.storage.delete_traces(doomed))
             self.counters["retention_deleted_events"] += self._forget(doomed)
-            if self._engine_stale:
-                self._rebuild_engine()
             self.counters["retention_deleted_traces"] += len(doomed)
         log.info("retention removed %d traces", len(doomed))
         return len(doomed)

@@ -485,16 +485,21 @@ class Engine:
             tr.state.reported = reported  # a reopened trace never reports a pair twice
             tr.closed = True
 
-    def forget_trace(self, trace_id: int) -> None:
-        """Drop the trace's events and analysis state; its races and tasks stay readable.
+    def forget_trace(self, trace_id: int, *, keep_races: bool = True) -> None:
+        """Drop the trace's events and analysis state; by default its races and tasks stay.
 
-        Long runs (the plugin after each verdict, server retention) keep memory bounded by the
-        traces still open. Events that arrive later reopen the trace as after :meth:`close_trace`
-        and never report an already reported pair again.
+        Long runs (the plugin after each verdict) keep memory bounded by the traces still
+        open; events that arrive later reopen the trace as after :meth:`close_trace` and never
+        report an already reported pair again. ``keep_races=False`` (server retention) drops
+        the trace entirely, races included.
         """
         with self._lock:
             tr = self._traces.get(trace_id)
             if tr is None:
+                return
+            if not keep_races:
+                del self._traces[trace_id]
+                self._races = [r for r in self._races if r.trace_id != trace_id]
                 return
             reported = tr.state.reported
             tr.state = tr._new_state(self)

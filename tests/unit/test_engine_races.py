@@ -635,3 +635,22 @@ def test_forget_trace_frees_events_but_keeps_races_and_never_repeats_a_pair() ->
     # the reopened trace still finds the new pair, and never reports the old one twice
     pairs = sorted(r.key for r in engine.races(tb.trace_id))
     assert len(pairs) == len(set(pairs)) == 2, pairs
+
+
+def test_forget_trace_without_races_drops_the_trace_entirely() -> None:
+    from tracebuilder import TraceBuilder
+
+    from raceway_server.engine import Engine
+
+    kept, dropped = TraceBuilder(), TraceBuilder()
+    engine = Engine()
+    for tb in (kept, dropped):
+        main = tb.main()
+        a, b = tb.fork(main), tb.fork(main)
+        tb.write(a, "x", site="app.py:1")
+        tb.write(b, "x", site="app.py:2")
+        engine.add_batch(tb.events)
+    engine.forget_trace(dropped.trace_id, keep_races=False)
+    assert dropped.trace_id not in engine.trace_ids()
+    assert [r.trace_id for r in engine.races()] == [kept.trace_id]
+    assert engine.races(dropped.trace_id) == []
