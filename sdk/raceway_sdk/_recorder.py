@@ -17,6 +17,13 @@ Robustness rules, in order of importance:
 Threads that were not started through the patched ``Thread.start`` (C threads, threads started
 before instrumentation) get their own task lazily: they are concurrent with everything they did
 not synchronise with through an instrumented primitive.
+
+Cost (benchmarks/recorder_micro.py, overhead.py): an emitted event is a few hundred bytecodes,
+so the hot paths avoid what CPython makes dear: ``threading.local`` attributes (the busy flags
+are a dict keyed by thread ident), frame objects of the recorder's own frames (callers pass how
+many frames to jump with ``sys._getframe(n)``), hashing code objects, per-event dicts whose
+content repeats (shared, immutable payloads: docs/internals.md "Recorder"), and identity
+entries for per-item clock holders (:class:`ClockSlot`).
 """
 
 from __future__ import annotations
@@ -29,7 +36,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from hashlib import sha1 as _sha1
 from time import time_ns
 from typing import Any, Protocol
 
@@ -449,6 +455,30 @@ def capture_stack(limit: int | None = None) -> list[list[Any]]:
     return out
 
 
+# Libraries that spawn tasks on the user's behalf: a creation site inside them says nothing.
+_SPAWNERS = frozenset(("asyncio", "anyio", "trio", "threading", "concurrent", "raceway_sdk"))
+
+
+def _spawn_stack() -> list[list[Any]]:
+    """Where a task was created: the stack from the first frame outside the spawning libraries
+    (``asyncio/base_events.py`` is never the answer to "where was this task started?")."""
+    first: Any = sys._getframe(2)
+    f = first
+    while f is not None and f.f_globals.get("__name__", "").partition(".")[0] in _SPAWNERS:
+        f = f.f_back
+    if f is None:
+        f = first
+    out: list[list[Any]] = []
+    sdk = _SDK_DIR
+    while f is not None and len(out) < _stack_depth:
+        code = f.f_code
+        fn = code.co_filename
+        if not fn.startswith(sdk):
+            out.append([fn, f.f_lineno, code.co_qualname if _HAS_QUALNAME else code.co_name])
+        f = f.f_back
+    return out
+
+
 def _site_stack(state: TaskState, site: Site, up: int = 0) -> list[list[Any]]:
     """The bounded stack of an access, captured once per (task, site, calling frame).
 
@@ -617,7 +647,9 @@ def _task_uuid(state: TaskState) -> str:
     """``str(uuid.uuid5(_TASK_NS, state.id))``, made once per task (sha1 + bit layout, ~1 us)."""
     u = state.uuid
     if u is None:
-        h = bytearray(_sha1(_TASK_NS_BYTES + state.id.encode()).digest()[:16])
+        from hashlib import sha1  # lazily: importing hashlib at startup costs milliseconds
+
+        h = bytearray(sha1(_TASK_NS_BYTES + state.id.encode()).digest()[:16])
         h[6] = (h[6] & 0x0F) | 0x50  # version 5
         h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
         x = h.hex()
@@ -684,7 +716,7 @@ def fork(kind: str, name: str, loop: str | None = None) -> TaskState:
     _busy[tid] = 1
     try:
         child = TaskState(kind, name, parent.vc, parent.id, loop)
-        stack = capture_stack()
+        stack = _spawn_stack()
         child.stack = stack
         if _sink is not None:
             ext: dict[str, Any] = {
@@ -749,9 +781,14 @@ def join(child: TaskState) -> None:
     _busy[tid] = 1
     try:
         state = current()
-        joined = vc_join(state.vc, done)  # the same dict when nothing is new
-        if joined is not state.vc:
-            state.vc = joined
+        # O(1) when already joined: the child ticks after every release/fork, so no clock it
+        # published before ending carries its final component; holding that component means
+        # having merged done_vc itself (a second join, Future.result() polled again, ...)
+        cid = child.id
+        if done.get(cid, 0) > state.vc.get(cid, 0):
+            joined = vc_join(state.vc, done)  # the same dict when nothing is new
+            if joined is not state.vc:
+                state.vc = joined
         if _sink is not None:
             ext = {"child": child.id, "child_name": child.name, "child_kind": child.kind}
             if child.loop is not None:

@@ -355,7 +355,6 @@ def test_from_thread_callbacks_keep_their_edges(sink: CollectingSink, backend: s
     assert r.task != w.task and ordered(w, r)
 
 
-@pytest.mark.xfail(strict=True, reason="recorder.fork must skip spawning-library frames (H15)")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_task_creation_site_is_the_first_frame_outside_anyio(
     sink: CollectingSink, backend: str

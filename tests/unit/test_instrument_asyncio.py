@@ -618,13 +618,6 @@ def test_call_soon_threadsafe_from_the_loop_thread_is_a_plain_callback(
     assert not [t for t in sink.tasks().values() if t["kind"] == "callback"]
 
 
-#: the recorder's fork() records the stack where it is called (inside asyncio): the creation
-#: site must be the first frame outside asyncio/anyio/trio/raceway -- a _recorder.py change
-#: that H15 handed over (see its report); strict: this fails loudly once the recorder does it
-SPAWN_SITE = pytest.mark.xfail(
-    strict=True, reason="recorder.fork must skip spawning-library frames (H15 report)"
-)
-
 
 def user_spawns(sink: CollectingSink) -> list[Event]:
     """AsyncSpawn events of tasks the test created (asyncio.run's own shutdown tasks excluded)."""
@@ -635,7 +628,6 @@ def user_spawns(sink: CollectingSink) -> list[Event]:
     ]
 
 
-@SPAWN_SITE
 def test_task_creation_site_is_the_first_frame_outside_asyncio(sink: CollectingSink) -> None:
     async def work() -> None:
         await asyncio.sleep(0)

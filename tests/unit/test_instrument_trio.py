@@ -360,6 +360,46 @@ def test_token_run_sync_soon_from_a_thread_is_a_task_forked_there(sink: Collecti
     assert len([t for t in sink.tasks().values() if t["kind"] == "callback"]) == 1
 
 
+def run_fresh(code: str, timeout: float = 60) -> Any:
+    """Run ``code`` in a new interpreter (trio not imported yet); it prints one JSON value."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([*sys.path, env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_trio_imported_after_the_thread_patches_still_reenters() -> None:
+    out = run_fresh(
+        """
+        import faulthandler, json, sys
+        faulthandler.dump_traceback_later(5, exit=True)  # a hang fails fast, with stacks
+        from raceway_sdk import instrument
+        from raceway_sdk.testing import recording
+
+        with recording():
+            assert instrument.is_installed() and "trio" not in sys.modules
+            import trio
+
+            def in_thread():
+                return trio.from_thread.run_sync(lambda: 7)
+
+            async def main():
+                return [await trio.to_thread.run_sync(lambda: 5),
+                        await trio.to_thread.run_sync(in_thread)]
+
+            print(json.dumps(trio.run(main)))
+        """
+    )
+    assert out == [5, 7]
+
+
 def test_trio_is_patched_at_first_import_not_at_install() -> None:
     code = """
         import json, sys
@@ -387,23 +427,12 @@ def test_trio_is_patched_at_first_import_not_at_install() -> None:
         res["restored"] = not hasattr(vars(run.Runner)["spawn_impl"], "__wrapped__")
         print(json.dumps(res))
     """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([*sys.path, env.get("PYTHONPATH", "")])
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_fresh(code)
     assert out["at_install"] is False and "trio" in out["deferred"]
     assert out["kinds"] == ["trio", "trio", "trio"]  # main task and both children: patched
     assert out["still"] is False and out["restored"] is True
 
 
-@pytest.mark.xfail(strict=True, reason="recorder.fork must skip spawning-library frames (H15)")
 def test_task_creation_site_is_the_first_frame_outside_trio(sink: CollectingSink) -> None:
     async def child() -> None:
         await trio.sleep(0)

@@ -411,6 +411,7 @@ def test_recorder_bug_is_counted_not_raised(sink: CollectingSink, monkeypatch) -
         raise RuntimeError("recorder bug")
 
     monkeypatch.setattr(rec, "capture_stack", broken)
+    monkeypatch.setattr(rec, "_spawn_stack", broken)  # where fork() captures its stack
     rec.reset_stats()
     rec.access(Box(), "value", "Write", SITE)
     child = rec.fork("thread", "t")

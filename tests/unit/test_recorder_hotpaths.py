@@ -245,6 +245,7 @@ def test_site_cache_holds_weakrefable_containers_weakly(snippet) -> None:
     m = types.ModuleType("hotpaths_weak")
     m.__file__ = "/snippets/hotpaths_weak.py"
     exec(rewrite.rewrite_source(src, m.__file__), vars(m))
+    rec.reset_stats()  # counters are process-wide: start from zero whatever ran before
     with recording(instrument=False) as sink:
         dq = deque([1])
         m.touch(dq)
@@ -335,3 +336,26 @@ def test_hb_still_orders_a_queue_handoff_between_real_threads() -> None:
             t.join()
     write, read = sink.accesses("Box.value")
     assert happened_before(write.ext["task"], write.vc, read.vc)
+
+
+def test_repeated_join_keeps_the_edge_and_still_ticks(sink: CollectingSink) -> None:
+    child = rec.fork("thread", "worker")
+    token = rec.activate(child)
+    other = object()
+    rec.acquire(other, "test.Lock")  # nothing stored: the clock is unchanged
+    rec.release(other, "test.Lock")  # publishes, then the child ticks
+    rec.access(Box(), "value", "Write", SITE, 1)
+    rec.deactivate(token)
+    rec.finish(child)
+    me = rec.current()
+    rec.join(child)
+    after_first = dict(me.vc)
+    rec.join(child)  # already covered: no merge needed, still an event and a tick
+    assert all(me.vc.get(k, 0) >= v for k, v in child.done_vc.items())
+    assert me.vc[me.id] == after_first[me.id] + 1
+    assert {k: v for k, v in me.vc.items() if k != me.id} == {
+        k: v for k, v in after_first.items() if k != me.id
+    }
+    (write,) = sink.accesses("Box.value")
+    assert happened_before(write.ext["task"], write.vc, me.vc)
+    assert [e.kind for e in sink.events].count("AsyncAwait") == 2

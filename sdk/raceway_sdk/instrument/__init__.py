@@ -3,6 +3,9 @@
 :func:`install` patches the thread world (:mod:`.threads`) and, when their modules are present,
 asyncio (:mod:`.aio`), anyio/trio (:mod:`.anyio_trio`) and the import-hook rewriter
 (:mod:`.rewrite`). :func:`uninstall` undoes all of it, last installed first.
+
+Libraries that are costly to import are patched when the code under test first imports them
+(:func:`when_imported`, a meta-path hook), never imported by :func:`install` itself.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ Attribution: a plain callback (``call_soon``/``call_later``/done callback) runs 
 context it copied, in that task's current segment numbering; it is never a separate task.
 
 Known gaps: futures and tasks of another loop implementation (uvloop builds them in C) and its
-handles (no segments); user Task subclasses defined before install (forked, segmented and
+handles (no segments, no ``call_soon_threadsafe`` fork); user Task subclasses defined before install (forked, segmented and
 joined by gather/wait/TaskGroup, but ``await`` on them does not join); names bound with
 ``from asyncio import wait`` before install; ProcessPoolExecutor jobs are left alone.
 """

@@ -16,9 +16,12 @@ anyio's Event/Lock/Semaphore/CapacityLimiter wrap the backend primitives where t
 generic Condition and memory object streams are patched in anyio itself.
 
 Sync objects of channels/streams are their shared state object, so clones of a channel and
-both ends see one clock. Known gaps: ``task_status.started()`` called by a task other than the
-started one gives no start edge; names bound before install (``from trio.to_thread import
-run_sync``) stay unpatched.
+both ends see one clock. Neither library is imported by :func:`install`: each module is patched
+when it is imported (at once if it already is), through :func:`raceway_sdk.instrument.when_imported`.
+
+Known gaps: ``task_status.started()`` called by a task other than the started one gives no
+start edge; names bound before install (``from trio.to_thread import run_sync``) stay
+unpatched; ``run_sync_soon(..., idempotent=True)`` callbacks run as the run's system context.
 """
 
 from __future__ import annotations

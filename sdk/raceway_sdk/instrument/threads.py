@@ -184,6 +184,9 @@ def _created_internally(depth: int = 2, instance: object = None) -> bool:
         if fn.startswith(_WRAPT_DIR) or fn == __file__:
             f = f.f_back
             continue
+        if fn.startswith("<") and not fn.startswith("<frozen") and f.f_back is not None:
+            f = f.f_back  # generated code (attrs, dataclasses "<string>" __init__): its caller decides
+            continue
         if (
             instance is not None
             and fn == _THREADING_FILE

@@ -981,6 +981,13 @@ def parse_batch(body: bytes | bytearray | memoryview | str | dict[str, Any]) -> 
     The cyclic GC is paused while the batch is decoded (see ``_gc_paused``).
     """
     with _gc_paused():
+        if type(body) is not dict:
+            # one msgspec decode for a fully valid batch; None: the precise parser decides
+            from raceway_sdk.protocol._fastwire import parse_fast
+
+            fast = parse_fast(body)
+            if fast is not None:
+                return fast
         raw, owned = _events_of(body)
         events: list[Event] = []
         errors: list[EventError] = []

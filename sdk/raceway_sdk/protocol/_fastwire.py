@@ -1,0 +1,491 @@
+"""Fast path of :func:`raceway_sdk.protocol.events.parse_batch`: one msgspec decode per batch.
+
+msgspec decodes and type-checks a whole ``{"events": [...]}`` body in C into the typed schema
+below (a mirror of the wire schema in ``events.py``); :func:`parse_fast` then builds the
+:class:`Event` objects without re-checking what msgspec checked. Variant payloads decode straight
+into plain dicts (``TypedDict``), so most ``Event.data`` dicts are used as msgspec made them.
+
+The fast path either produces exactly what the precise parser would or declines (returns
+``None``) and the caller runs the precise parser, which names index and field and keeps the valid
+events. It declines when
+
+* msgspec is not importable, or the body is a dict (already decoded);
+* msgspec rejects the body: any invalid event, or a form msgspec does not take although the
+  precise parser does (braced/urn UUIDs, a duplicate key whose first value has the wrong type,
+  an unknown ``kind`` variant, ...);
+* the body holds a run of 19+ digits: orjson turns integers outside i64/u64 into floats, msgspec
+  keeps them exact, so such a body would decode differently (a 19-digit string is a false alarm
+  that only costs speed);
+* the interpreter would let msgspec nest deeper than orjson's 1024 levels (CPython 3.12+, where
+  msgspec's limit is the C recursion limit, or ``sys.getrecursionlimit() > 1024``): a body orjson
+  rejects as a whole must not be accepted here;
+* a leniency needs a Python-side check that fails (timestamps, the Go ``AsyncSpawn`` shape,
+  integral-float ``duration_ns``, the extension object, ...): those checks reuse the precise
+  parser's own functions, so a value they accept is converted identically.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from typing import Annotated, Any, Literal, TypedDict
+
+from raceway_sdk.protocol.events import (
+    _FRAC_SCALE,
+    _NS,
+    _U64,
+    BatchResult,
+    Event,
+    Metadata,
+    _Bad,
+    _secs_cache,
+    _timestamp,
+    _uuid,
+    uuid_str,
+)
+
+try:
+    import msgspec
+    from msgspec import UNSET, Meta, UnsetType
+    from msgspec.structs import astuple
+except ImportError:  # pragma: no cover - exercised only without msgspec
+    msgspec = None  # type: ignore[assignment]
+
+__all__ = ["available", "parse_fast"]
+
+
+def available() -> bool:
+    """Whether the fast path can run in this interpreter (msgspec importable, nesting bounded)."""
+    return msgspec is not None and sys.version_info < (3, 12) and sys.getrecursionlimit() <= 1024
+
+
+# orjson turns integers outside [-2**63, 2**64) into floats; msgspec keeps them exact. Typed
+# integer fields are bounded to int64 (msgspec's limit; larger values go to the precise parser)
+# and JSON-typed values are checked after decoding (_exact), so no such integer slips through.
+_I64_MIN = -(1 << 63)
+_I63_MAX = (1 << 63) - 1
+_PLAIN = frozenset((str, float, bool, type(None)))
+
+
+def _exact(v: Any) -> bool:
+    """Whether every integer in the JSON value ``v`` is one orjson would also keep as an int."""
+    t = type(v)
+    if t is int:
+        return _I64_MIN <= v <= _U64
+    if t is list:
+        return all(map(_exact, v))
+    if t is dict:
+        return all(map(_exact, v.values()))
+    return True
+
+
+if msgspec is not None:
+    from typing import NotRequired  # 3.11+
+
+    U16 = Annotated[int, Meta(ge=0, le=0xFFFF)]
+    U32 = Annotated[int, Meta(ge=0, le=0xFFFF_FFFF)]
+    U64 = Annotated[int, Meta(ge=0, le=_I63_MAX)]  # msgspec bounds must fit an int64
+
+    class _FunctionCall(TypedDict):
+        function_name: str
+        module: str
+        args: NotRequired[Any]
+        file: str
+        line: U32
+
+    class _AsyncSpawn(TypedDict, total=False):
+        task_id: str
+        spawned_by: str
+        task_name: str
+        spawned_at: str
+
+    class _AsyncAwait(TypedDict):
+        future_id: str
+        awaited_at: str
+
+    class _StateChange(TypedDict):
+        variable: str
+        old_value: NotRequired[Any]
+        new_value: NotRequired[Any]
+        location: str
+        access_type: Literal["Read", "Write", "AtomicRead", "AtomicWrite", "AtomicRMW"]
+
+    class _Lock(TypedDict):
+        lock_id: str
+        lock_type: str
+        location: str
+
+    class _MemoryFence(TypedDict):
+        ordering: Literal["Relaxed", "Acquire", "Release", "AcqRel", "SeqCst"]
+        location: str
+
+    class _HttpRequest(TypedDict):
+        method: str
+        url: str
+        headers: dict[str, str]
+        body: NotRequired[Any]
+
+    class _HttpResponse(TypedDict):
+        status: U16
+        headers: dict[str, str]
+        body: NotRequired[Any]
+        duration_ms: U64 | Annotated[float, Meta(ge=0.0, lt=1.9e19)]
+
+    class _DatabaseQuery(TypedDict):
+        query: str
+        database: str
+        duration_ms: U64
+
+    class _DatabaseResult(TypedDict):
+        rows_affected: U64
+
+    class _Error(TypedDict):
+        error_type: str
+        message: str
+        stack_trace: list[str] | None
+
+    class _Custom(TypedDict):
+        name: str
+        data: NotRequired[Any]
+
+    class _FunctionReturn(TypedDict):
+        function_name: str
+        return_value: NotRequired[Any]
+        file: str
+        line: U32
+
+    class _Kind(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+        # Field order = index used by _VARIANTS below.
+        StateChange: _StateChange | UnsetType = UNSET
+        LockAcquire: _Lock | UnsetType = UNSET
+        LockRelease: _Lock | UnsetType = UNSET
+        AsyncSpawn: _AsyncSpawn | UnsetType = UNSET
+        AsyncAwait: _AsyncAwait | UnsetType = UNSET
+        FunctionCall: _FunctionCall | UnsetType = UNSET
+        HttpRequest: _HttpRequest | UnsetType = UNSET
+        HttpResponse: _HttpResponse | UnsetType = UNSET
+        MemoryFence: _MemoryFence | UnsetType = UNSET
+        DatabaseQuery: _DatabaseQuery | UnsetType = UNSET
+        DatabaseResult: _DatabaseResult | UnsetType = UNSET
+        Error: _Error | UnsetType = UNSET
+        Custom: _Custom | UnsetType = UNSET
+        FunctionReturn: _FunctionReturn | UnsetType = UNSET
+
+    class _Extension(msgspec.Struct, gc=False):
+        """Types of the known ``"raceway"`` keys (events._ext); used to check, not to keep."""
+
+        task: str | UnsetType = UNSET
+        loc: str | UnsetType = UNSET
+        loop: str | UnsetType = UNSET
+        func: str | UnsetType = UNSET
+        child: str | UnsetType = UNSET
+        child_name: str | UnsetType = UNSET
+        child_kind: str | UnsetType = UNSET
+        child_loop: str | UnsetType = UNSET
+        seg: U64 | UnsetType = UNSET
+        trusted_vc: bool | UnsetType = UNSET
+        stack: list[tuple[str, U64, str]] | UnsetType = UNSET
+        sync: Literal["acquire", "release"] | UnsetType = UNSET
+        origin_trace: str | None | UnsetType = UNSET
+        value: str | int | float | bool | None | UnsetType = UNSET
+
+    _EXT_KEYS = frozenset(_Extension.__struct_fields__)
+
+    class _Metadata(msgspec.Struct, gc=False):
+        thread_id: str
+        process_id: U32
+        service_name: str
+        environment: str
+        tags: dict[str, str]
+        duration_ns: U64 | float | None = None
+        instance_id: str | None = None
+        distributed_span_id: str | None = None
+        upstream_span_id: str | None = None
+
+    class _Event(msgspec.Struct, gc=False):
+        id: uuid.UUID
+        trace_id: uuid.UUID
+        timestamp: str
+        kind: _Kind
+        metadata: _Metadata
+        causality_vector: list[tuple[str, U64]]
+        lock_set: list[str]
+        parent_id: uuid.UUID | None = None
+        raceway: dict[str, Any] | None = None
+
+    class _Batch(msgspec.Struct, gc=False):
+        events: list[_Event]
+
+    _decode = msgspec.json.Decoder(_Batch).decode
+    _convert = msgspec.convert
+
+
+class _Decline(Exception):
+    """Internal: the fast path cannot vouch for this batch; the precise parser takes it."""
+
+
+def parse_fast(body: Any) -> BatchResult | None:
+    """The parsed batch when every event is valid and decodes exactly as the precise parser's
+    would; ``None`` otherwise (the caller then runs the precise parser)."""
+    if not available():
+        return None
+    tb = type(body)
+    if tb is str:
+        try:
+            body = body.encode()
+        except UnicodeEncodeError:  # lone surrogates: not JSON text
+            return None
+    elif tb is memoryview:
+        body = bytes(body)
+    elif tb is not bytes and tb is not bytearray:
+        return None
+    try:
+        batch = _decode(body)
+    except Exception:  # msgspec errors, UnicodeError for lone surrogates, RecursionError
+        return None
+    try:
+        return BatchResult(_events(batch.events), [])
+    except (_Bad, _Decline, RecursionError):
+        return None
+
+
+def _events(raw: list[Any]) -> list[Event]:
+    out: list[Event] = []
+    append = out.append
+    metas: dict[str, tuple[Any, Metadata]] = {}
+    secs_get = _secs_cache.get
+    unset = UNSET
+    for ev in raw:
+        v = ev.timestamp
+        # the precise parser's own fast path (events._event), then its full parser
+        secs = secs_get(v[:19])
+        if secs is not None and len(v) > 21 and v[19] == ".":
+            f = v[20:-1] if v[-1] == "Z" else v[20:-6] if v.endswith("+00:00") else ""
+            if f.isdigit() and f.isascii() and len(f) <= 9:
+                ts = secs * _NS + int(f) * _FRAC_SCALE[len(f)]
+            else:
+                ts = _timestamp(v, "timestamp")
+        else:
+            ts = _timestamp(v, "timestamp")
+
+        t = astuple(ev.kind)
+        if t.count(unset) != 13:
+            raise _Decline  # no variant or several: the precise parser names it
+        data = t[0]
+        if data is not unset:
+            kind = "StateChange"
+            if len(data) != 5:
+                data = _state_change(data)
+            v = data["old_value"]
+            if type(v) not in _PLAIN and not _exact(v):
+                raise _Decline
+            v = data["new_value"]
+            if type(v) not in _PLAIN and not _exact(v):
+                raise _Decline
+        else:
+            i = 1
+            while t[i] is unset:
+                i += 1
+            kind, data = _VARIANTS[i](t[i])
+
+        m = ev.metadata
+        hit = metas.get(m.thread_id)
+        if hit is not None and hit[0] == m:
+            meta = hit[1]
+        else:
+            dur = m.duration_ns
+            if type(dur) is float:
+                # an integral float (the Python SDK's float duration_ms), as events._metadata
+                if not (dur.is_integer() and 0.0 <= dur <= _U64):
+                    raise _Decline
+                dur = int(dur)
+            meta = Metadata(
+                m.thread_id, m.process_id, m.service_name, m.environment, m.tags, dur,
+                m.instance_id, m.distributed_span_id, m.upstream_span_id,
+            )  # fmt: skip
+            if dur is None:
+                metas[m.thread_id] = (m, meta)
+
+        cv = ev.causality_vector
+        vc = dict(cv)
+        if len(vc) != len(cv):
+            vc = _max_vector(cv)
+        x = ev.raceway
+        if x is not None:
+            _extension(x)
+        p = ev.parent_id
+        append(
+            Event(
+                ev.id.int, ev.trace_id.int, None if p is None else p.int, ts, kind, data, meta,
+                vc, ev.lock_set, x,
+            )  # fmt: skip
+        )
+    return out
+
+
+def _extension(x: dict[str, Any]) -> None:
+    """Check the extension object as events._ext does, converting ``origin_trace`` in place."""
+    try:
+        _convert(x, _Extension)
+    except msgspec.ValidationError:
+        raise _Decline from None
+    v = x.get("value")
+    if type(v) is int and not _I64_MIN <= v <= _U64:
+        raise _Decline
+    if not x.keys() <= _EXT_KEYS and not all(
+        _exact(x[k]) for k in x.keys() - _EXT_KEYS
+    ):
+        raise _Decline
+    if "origin_trace" in x:
+        v = x["origin_trace"]
+        if v is not None:
+            x["origin_trace"] = _uuid(v, "raceway.origin_trace")
+
+
+def _max_vector(cv: list[tuple[str, int]]) -> dict[str, int]:
+    """Duplicate components keep the largest count (as events._vector_checked)."""
+    vc: dict[str, int] = {}
+    for comp, n in cv:
+        old = vc.get(comp)
+        if old is None or n > old:
+            vc[comp] = n
+    return vc
+
+
+# Variant fix-ups: payloads arrive as checked dicts; only absent optional fields and the
+# leniencies of the precise parser are handled here.
+
+
+def _json(v: Any) -> Any:
+    """``v`` when orjson would decode it identically (see _exact), else decline."""
+    if type(v) in _PLAIN or _exact(v):
+        return v
+    raise _Decline
+
+
+def _state_change(d: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "variable": d["variable"],
+        "old_value": d.get("old_value"),
+        "new_value": d.get("new_value"),
+        "location": d["location"],
+        "access_type": d["access_type"],
+    }
+
+
+def _k_state_change(d: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    # also inlined in _events (the common kind)
+    if len(d) != 5:
+        d = _state_change(d)
+    _json(d["old_value"])
+    _json(d["new_value"])
+    return "StateChange", d
+
+
+def _k_lock_acquire(d: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return "LockAcquire", d
+
+
+def _k_lock_release(d: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return "LockRelease", d
+
+
+def _k_async_spawn(d: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if "spawned_by" not in d and ("task_name" in d or "spawned_at" in d):
+        if len(d) != 3:  # the Go shape needs all three strings
+            raise _Decline
+        return "AsyncSpawn", d
+    if "task_id" not in d or "spawned_by" not in d:
+        raise _Decline
+    task = _uuid(d["task_id"], "kind.AsyncSpawn.task_id")
+    return "AsyncSpawn", {"task_id": uuid_str(task), "spawned_by": d["spawned_by"]}
+
+
+def _k_async_await(d: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    fut = _uuid(d["future_id"], "kind.AsyncAwait.future_id")
+    return "AsyncAwait", {"future_id": uuid_str(fut), "awaited_at": d["awaited_at"]}
+
+
+def _k_function_call(d: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if len(d) != 5:
+        d = {
+            "function_name": d["function_name"],
+            "module": d["module"],
+            "args": None,
+            "file": d["file"],
+            "line": d["line"],
+        }
+    _json(d["args"])
+    return "FunctionCall", d
+
+
+def _k_http_request(d: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if len(d) != 4:
+        d = {"method": d["method"], "url": d["url"], "headers": d["headers"], "body": None}
+    _json(d["body"])
+    return "HttpRequest", d
+
+
+def _k_http_response(d: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if len(d) != 4:
+        d = {
+            "status": d["status"],
+            "headers": d["headers"],
+            "body": None,
+            "duration_ms": d["duration_ms"],
+        }
+    _json(d["body"])
+    return "HttpResponse", d
+
+
+def _k_memory_fence(d: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return "MemoryFence", d
+
+
+def _k_database_query(d: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return "DatabaseQuery", d
+
+
+def _k_database_result(d: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return "DatabaseResult", d
+
+
+def _k_error(d: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if d["stack_trace"] is None:  # a nil Go slice
+        d["stack_trace"] = []
+    return "Error", d
+
+
+def _k_custom(d: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if len(d) != 2:
+        d = {"name": d["name"], "data": None}
+    _json(d["data"])
+    return "Custom", d
+
+
+def _k_function_return(d: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    payload = {
+        "function_name": d["function_name"],
+        "return_value": _json(d.get("return_value")),
+        "file": d["file"],
+        "line": d["line"],
+    }
+    return "Custom", {"name": "FunctionReturn", "data": payload}
+
+
+_VARIANTS = (  # in _Kind's field order
+    _k_state_change,
+    _k_lock_acquire,
+    _k_lock_release,
+    _k_async_spawn,
+    _k_async_await,
+    _k_function_call,
+    _k_http_request,
+    _k_http_response,
+    _k_memory_fence,
+    _k_database_query,
+    _k_database_result,
+    _k_error,
+    _k_custom,
+    _k_function_return,
+)
