@@ -125,8 +125,10 @@ _strong_keys: set[int] = set()
 _pinned: set[int] = set()  # named by the user (mark_shared): survive reset()
 
 
-def _on_dead(wr: _Ref) -> None:
+def _on_dead(wr: _Ref, _table: dict[int, Entry] = _table) -> None:
     # Runs when a tracked object dies: forget it so its id can never resolve to its history.
+    # The table is bound as a default: at interpreter shutdown module globals become None
+    # while weakref callbacks still fire.
     ent = _table.get(wr.key)
     if ent is not None and ent.serial == wr.serial:
         _table.pop(wr.key, None)
