@@ -11,7 +11,11 @@ Figures (last line, JSON):
   (``mixed_wall_slowdown``: the same for wall-clock time). The breakdown runs the same rounds
   with recording off (``hooks_only``), without thread patches, with the thread patches only
   (the plain module), and with a sink that discards events (``recorder_only``: the SDK's
-  own cost; ``mixed_engine_us_per_event`` is what the engine adds per event);
+  own cost; ``mixed_engine_us_per_event`` is what the engine adds per event). The
+  instrumented configurations mirror the pytest plugin: one engine per configuration for the
+  whole run (a session's), a new trace per round (a test's), ``Engine.forget_trace`` right after
+  the round (the plugin's after each verdict), inside the timed call since the user pays it;
+  the uninstrumented baseline (``plain``) is unchanged;
 * ``rss_ratio``: peak RSS of the mixed workload (scaled up) in a fresh subprocess,
   instrumented vs plain (target <= 2x);
 * ``ns_per_access``: hook cost per recorded access on the same-epoch fast path.
@@ -34,7 +38,7 @@ import time
 from typing import Any
 
 WORKLOAD = textwrap.dedent(
-    '''
+    """
     import queue
     import threading
 
@@ -94,7 +98,7 @@ WORKLOAD = textwrap.dedent(
         for t in threads:
             t.join()
         return stats.done, sum(stats.totals.values()), len(stats.log)
-    '''
+    """
 )
 
 
@@ -186,7 +190,7 @@ def _mixed_rounds(plain: Any, inst: Any, n: int, rounds: int) -> dict[str, Any]:
     from raceway_sdk.instrument import threads
 
     sink_kind = _sink()[1]
-    configs: dict[str, tuple[Any, Any, bool]] = {  # each sink accumulates, like a session's
+    configs: dict[str, tuple[Any, Any, bool]] = {  # one sink per configuration, like a session's
         "plain": (plain, None, False),
         "hooks_only": (inst, None, False),  # rewritten, recording off
         "no_thread_patches": (inst, _sink()[0], False),
@@ -194,24 +198,37 @@ def _mixed_rounds(plain: Any, inst: Any, n: int, rounds: int) -> dict[str, Any]:
         "recorder_null_sink": (inst, _NullSink(), True),
         "inst": (inst, _sink()[0], True),
     }
-    traces = {name: i + 1 for i, name in enumerate(configs)}  # one trace per configuration
     rows: dict[str, list[tuple[float, float]]] = {k: [] for k in configs}
     events = 0
+    trace_id = 0
     for _ in range(rounds):
         for name, (mod, sink, patched) in configs.items():
-            _recorder.set_trace(traces[name])
+            trace_id += 1  # a trace per round and configuration, like a test's
+            _recorder.set_trace(trace_id)
             _recorder.set_sink(sink)
             if patched:
                 threads.install()
             try:
                 before = _recorder_events()
-                rows[name].append(_timed(functools.partial(mod.mixed, n)))
+                if sink is None:  # plain and hooks_only: the workload alone, as always
+                    run = functools.partial(mod.mixed, n)
+                else:
+                    run = functools.partial(_one_test, mod, n, sink, trace_id)
+                rows[name].append(_timed(run))
                 if name == "inst":
                     events += _recorder_events() - before
             finally:
                 threads.uninstall()
                 _recorder.set_sink(None)
     return {"rows": rows, "events": events / rounds, "sink": sink_kind}
+
+
+def _one_test(mod: Any, n: int, sink: Any, trace_id: int) -> None:
+    """One round of the workload as the plugin runs a test: its trace is forgotten after it."""
+    mod.mixed(n)
+    forget = getattr(sink, "forget_trace", None)
+    if forget is not None:
+        forget(trace_id)
 
 
 def _median_ratio(rows: dict[str, list[tuple[float, float]]], name: str, cpu: bool) -> float:

@@ -64,16 +64,19 @@ class _Trace:
     def _entries(self, state: TraceRaces) -> Iterator[tuple[str, Entry]]:
         """Every analysable access of the trace as ``(loc, entry)``, in arrival order."""
         orig = self.orig
-        for e in self.events:
+        for ref, e in enumerate(self.events):
             try:
-                item = _entry_of(e, orig, state) if e.kind == "StateChange" else None
+                item = _entry_of(e, ref, orig, state) if e.kind == "StateChange" else None
             except Exception:  # malformed: already counted as dropped when it arrived
                 item = None
             if item is not None:
                 yield item
 
 
-def _entry_of(e: Event, orig: OriginalClocks | None, state: TraceRaces) -> tuple[str, Entry] | None:
+def _entry_of(
+    e: Event, ref: int, orig: OriginalClocks | None, state: TraceRaces
+) -> tuple[str, Entry] | None:
+    """``(loc, entry)`` of the access ``e`` (``ref``: its position in the trace's events)."""
     ext = e.ext
     data = e.data
     code = TYPE_CODES.get(data.get("access_type"))  # type: ignore[arg-type]
@@ -89,7 +92,7 @@ def _entry_of(e: Event, orig: OriginalClocks | None, state: TraceRaces) -> tuple
             return None  # dropped (and counted) when it arrived
         loop = ext.get("loop")
         seg = ext.get("seg", 0) if loop is not None else 0
-        return loc, state.entry(task, vc, ep, site, code, loop, seg, e)
+        return loc, state.entry(task, vc, ep, site, code, loop, seg, ref)
     if orig is None:
         return None
     clock = orig.clocks.get(e.id)
@@ -99,7 +102,7 @@ def _entry_of(e: Event, orig: OriginalClocks | None, state: TraceRaces) -> tuple
     loc = (ext.get("loc") if ext else None) or data.get("variable")
     if type(loc) is not str:
         return None
-    return loc, state.entry(task, vc, vc.get(task, 0), site, code, None, 0, e)
+    return loc, state.entry(task, vc, vc.get(task, 0), site, code, None, 0, ref)
 
 
 def _created_at(stack: Any) -> str | None:
@@ -130,16 +133,57 @@ class Engine:
     # ------------------------------------------------------------------ ingestion
 
     def add(self, event: Event) -> None:
-        """Add one event (thread-safe)."""
+        """Add one event (thread-safe).
+
+        Embedded mode sends every event of the recorder here, one at a time: our own
+        trusted-clock events of a task already seen take a dedicated path (a thread's access,
+        a sync event: ``_run`` for one event, inlined, without its loop set-up); anything else
+        (another SDK's event, a new task or site, an event-loop task, a spawn, a closed trace)
+        goes through ``_run``. The dedicated path changes nothing before it commits to an event.
+        """
+        e = event
         with self._lock:
             self._events += 1
             try:
-                self._run((event,))
+                ext = e.ext
+                tr = self._traces.get(e.trace_id)
+                if (
+                    ext is not None
+                    and tr is not None
+                    and not tr.closed
+                    and ext.get("trusted_vc") is True
+                ):
+                    if e.kind != "StateChange":
+                        if e.kind != "AsyncSpawn" and ext.get("task") in tr.tasks:
+                            tr.events.append(e)
+                            return
+                    else:
+                        st = tr.state
+                        data = e.data
+                        loc = ext.get("loc") or data.get("variable")
+                        vc = e.vc
+                        try:
+                            task = ext["task"]
+                            ep = vc[task]
+                            code = TYPE_CODES[data["access_type"]]
+                            sk = st.sites[data["location"]]  # only str sites get in
+                        except (KeyError, TypeError):
+                            ep = 0
+                        if ep and type(loc) is str and st.index is None and ext.get("loop") is None:
+                            ref = len(tr.events)
+                            tr.events.append(e)
+                            self._accesses += 1
+                            self._thread_access(
+                                st, loc, (task, vc, ep, sk[0], code, None, 0, ref, sk[1 + code])
+                            )
+                            return
+                self._run((e,))
             except Exception as exc:
                 self._drop(f"malformed event ({type(exc).__name__})")
                 self._last_error = f"{type(exc).__name__}: {exc}"
-            if self._pending:
-                self._fire()
+            finally:
+                if self._pending:
+                    self._fire()
 
     emit = add  # sink protocol of the SDK recorder (embedded mode)
 
@@ -159,6 +203,39 @@ class Engine:
                 self._add_batch(events)
             if self._pending:
                 self._fire()
+
+    @staticmethod
+    def _thread_access(st: TraceRaces, loc: str, y: Entry) -> None:
+        """``TraceRaces.access`` for a thread's access, trace not indexed (as inlined in _run)."""
+        ls = st.locs.get(loc)
+        if ls is None:  # a new location: its first access, nothing to check
+            st.locs[loc] = LocState.first(y[8], y)
+            return
+        task = y[0]
+        last: Any = ls.last  # never None once the location exists
+        lt = last[0]
+        if lt == task:
+            if last[1] is y[1] and last[3] is y[3] and last[4] == y[4] and last[6] == 0:
+                st.fast_hits += 1
+                return
+        elif last[2] > y[1].get(lt, 0):
+            if not st._process(ls, loc, y, True):
+                st._rebuild(loc)
+            return
+        st.ordered_hits += 1
+        if ls.conc is None and ls.more is None:
+            key = y[8]
+            if ls.k0 is key:
+                ls.e0 = y
+            elif ls.k1 is key:
+                ls.e1 = y
+            elif ls.k2 is key:
+                ls.e2 = y
+            else:
+                ls.set_newest(key, y)
+            ls.last = y
+        else:
+            st._ordered(ls, loc, y)
 
     def _add_batch(self, events: Iterable[Event]) -> None:
         it = iter(events)
@@ -188,6 +265,7 @@ class Engine:
         locs: dict[str, LocState] = {}
         sites: dict[str, Any] = {}
         append: Any = None
+        ref = 0  # position of `e` in its trace's events: entries refer to events by it
         last: Any = None  # a location's previous access (never None once the location exists)
         indexed = False
         na = fast = ordered = 0
@@ -213,7 +291,9 @@ class Engine:
                     tasks = tr.tasks
                     indexed = st.index is not None
                     append = tr.events.append
+                    ref = len(tr.events) - 1
                 append(e)
+                ref += 1
                 ext = e.ext
                 if ext is None or ext.get("trusted_vc") is not True:
                     na += self._add_original(tr, e)
@@ -259,16 +339,19 @@ class Engine:
                 site = sk[0]  # canonical: identity comparisons from here on
                 key = sk[1 + code]
                 loop = ext.get("loop")
+                if ls is None and not indexed and loop is None:
+                    locs[loc] = LocState.first(key, (task, vc, ep, site, code, None, 0, ref, key))
+                    continue
                 if loop is not None or ls is None or indexed:
                     if loop is None:
-                        st.access(loc, (task, vc, ep, site, code, None, 0, e, key))
+                        st.access(loc, (task, vc, ep, site, code, None, 0, ref, key))
                     else:
                         seg = ext.get("seg", 0)
-                        st.access(loc, (task, vc, ep, site, code, loop, seg, e, (key, loop)))
+                        st.access(loc, (task, vc, ep, site, code, loop, seg, ref, (key, loop)))
                     indexed = st.index is not None
                     continue
                 # A thread's access to a known location (TraceRaces.access, inlined).
-                y = (task, vc, ep, site, code, None, 0, e, key)
+                y = (task, vc, ep, site, code, None, 0, ref, key)
                 last = ls.last
                 lt = last[0]
                 if lt == task:  # program order: `last` happened before `y`
@@ -318,7 +401,7 @@ class Engine:
             return 0
         if e.kind != "StateChange":
             return 0
-        item = _entry_of(e, orig, tr.state)
+        item = _entry_of(e, len(tr.events) - 1, orig, tr.state)
         if item is None:
             self._drop("StateChange without a valid access_type / location / variable")
             return 0
@@ -392,7 +475,7 @@ class Engine:
             first, second = second, first
         sa, sb = a[3], b[3]
         key = (sa, sb) if sa <= sb else (sb, sa)
-        variable = a[7].data.get("variable") or loc
+        variable = tr.events[a[7]].data.get("variable") or loc
         race = Race(
             self._next_id,
             tr.id,
@@ -415,9 +498,9 @@ class Engine:
         task = entry[0]
         info = tr.tasks.get(task)
         if info is None:  # a task seen only through accesses so far
-            self._note_task(tr, task, entry[7])
+            self._note_task(tr, task, tr.events[entry[7]])
             info = tr.tasks[task]
-        return Access(entry[7], info, entry[1])
+        return Access(tr.events[entry[7]], info, entry[1])
 
     def _fire(self) -> None:
         pending, self._pending = self._pending, []

@@ -1,6 +1,8 @@
 """Per-location race state: epoch checks in the style of FastTrack, exact per pair of sites.
 
-An access is the tuple ``(task, vc, epoch, site, code, loop, seg, event, key)`` (an *entry*):
+An access is the tuple ``(task, vc, epoch, site, code, loop, seg, ref, key)`` (an *entry*):
+``ref`` names the event for reports (the engine: its position in the trace's event list, an int,
+so that an entry holds no object and the cyclic GC untracks a kept entry at its first pass),
 ``epoch`` is ``vc[task]``, ``code`` has bit 1 for writes and bit 2 for atomics, ``loop`` is the
 event-loop id or None (preemptive thread), ``site`` is the trace's canonical copy of the site
 string and ``key`` names the entry's frontier group (below). ``x`` happened before ``y`` iff
@@ -68,7 +70,7 @@ TYPE_CODES: dict[str, int] = {
     "AtomicRMW": 3,
 }
 
-Entry = tuple  # (task, vc, epoch, site, code, loop, seg, event, key)
+Entry = tuple  # (task, vc, epoch, site, code, loop, seg, ref, key)
 # a trace's canonical site string and the key ids of its four access codes (thread accesses)
 SiteKeys = tuple  # (site, key0, key1, key2, key3)
 # found(severity, loc, first, second, stale_read) builds and records the report
@@ -113,6 +115,15 @@ class LocState:
         self.last: Entry | None = None
         # frontier entries of other tasks concurrent with `last` (None: none)
         self.conc: list[Entry] | None = None
+
+    @classmethod
+    def first(cls, key: Any, y: Entry) -> LocState:
+        """The state after a thread's first access ``y`` (what ``_process`` makes of it)."""
+        st = cls()
+        st.k0 = key
+        st.e0 = y
+        st.last = y
+        return st
 
     def newest(self, key: Any) -> Entry | None:
         """The newest frontier entry of ``key`` (None: no access of that key yet)."""
@@ -228,12 +239,12 @@ class TraceRaces:
         code: int,
         loop: Any,
         seg: Any,
-        e: Any,
+        ref: Any,
     ) -> Entry:
         """Build an entry (canonical site, key of its frontier group)."""
         sk = self.site_keys(site)
         key = sk[1 + code] if loop is None else (sk[1 + code], loop)
-        return (task, vc, ep, sk[0], code, loop, seg, e, key)
+        return (task, vc, ep, sk[0], code, loop, seg, ref, key)
 
     def access(self, loc: str, y: Entry) -> None:
         """Analyse one access (arrival order arbitrary, program order per task).

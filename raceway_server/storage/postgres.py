@@ -18,7 +18,13 @@ from typing import Any, TypeVar
 import orjson
 import psycopg
 import psycopg_pool
-from raceway_sdk.protocol.events import Event, event_to_wire, parse_batch
+from raceway_sdk.protocol.events import (
+    Event,
+    Metadata,
+    format_timestamp,
+    parse_batch,
+    uuid_str,
+)
 
 from raceway_server.storage.base import AppendResult, Deletion, StorageUnavailable
 
@@ -152,9 +158,10 @@ class PostgresStorage:
         """Serialise COPY rows (the CPU-heavy part) before any lock is taken."""
         rows: dict[int, bytes] = {}
         ids: list[str] = []
+        writer = _RowWriter()
         for event in events:
             if event.id not in rows:
-                tail, id_text = _copy_tail(event)
+                tail, id_text = writer.row(event)
                 rows[event.id] = tail
                 ids.append(id_text)
         return _Prepared(events, rows, ids)
@@ -303,25 +310,86 @@ def _text(value: str) -> bytes:
     return value.encode()
 
 
-def _copy_tail(event: Event) -> tuple[bytes, str]:
-    """``\\t<id>\\t<trace>\\t<parent>\\t<ts>\\t<kind>\\t<service>\\t<json>\\n`` and the id text.
+class _RowWriter:
+    """COPY rows of one batch: ``\\t<id>\\t<trace>\\t<parent>\\t<ts>\\t<kind>\\t<service>\\t<json>\\n``.
 
-    Ids and the timestamp come from the wire form (formatted once). orjson never emits raw
-    control characters, so only backslashes need doubling in the JSON text.
+    The JSON is ``event_to_wire(event)`` (tests/unit/test_protocol_fastwire.py checks the bytes
+    are identical), built here with per-batch memos: trace ids, parent ids (usually the previous
+    event) and shared Metadata objects repeat within a batch and are formatted once. orjson never
+    emits raw control characters, so only backslashes need doubling in the JSON text.
     """
-    wire = event_to_wire(event)
-    parent = wire["parent_id"]
-    body = orjson.dumps(wire).replace(b"\\", b"\\\\")
-    return (
-        b"\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n"
-        % (
-            wire["id"].encode(),
-            wire["trace_id"].encode(),
-            parent.encode() if parent is not None else b"\\N",
-            wire["timestamp"].encode(),
-            _text(event.kind),
-            _text(event.meta.service_name),
-            body,
-        ),
-        wire["id"],
-    )
+
+    __slots__ = ("_uuids", "_metas")
+
+    def __init__(self) -> None:
+        self._uuids: dict[int, str] = {}
+        self._metas: dict[int, dict[str, Any]] = {}  # id(Metadata) -> wire dict (batch-local)
+
+    def _uuid(self, n: int) -> str:
+        text = self._uuids.get(n)
+        if text is None:
+            text = self._uuids[n] = uuid_str(n)
+        return text
+
+    def _meta(self, m: Metadata) -> dict[str, Any]:
+        wire = self._metas.get(id(m))
+        if wire is None:
+            wire = {
+                "thread_id": m.thread_id,
+                "process_id": m.process_id,
+                "service_name": m.service_name,
+                "environment": m.environment,
+                "tags": m.tags,
+                "duration_ns": m.duration_ns,
+            }
+            if m.instance_id is not None:
+                wire["instance_id"] = m.instance_id
+            if m.distributed_span_id is not None:
+                wire["distributed_span_id"] = m.distributed_span_id
+            if m.upstream_span_id is not None:
+                wire["upstream_span_id"] = m.upstream_span_id
+            self._metas[id(m)] = wire
+        return wire
+
+    def row(self, event: Event) -> tuple[bytes, str]:
+        """The COPY row of ``event`` without its leading seq, and the id text."""
+        id_text = uuid_str(event.id)
+        self._uuids[event.id] = id_text  # the next event's parent, usually
+        trace = self._uuid(event.trace_id)
+        parent = None if event.parent_id is None else self._uuid(event.parent_id)
+        timestamp = format_timestamp(event.timestamp_ns)
+        wire: dict[str, Any] = {
+            "id": id_text,
+            "trace_id": trace,
+            "parent_id": parent,
+            "timestamp": timestamp,
+            "kind": {event.kind: event.data},
+            "metadata": self._meta(event.meta),
+            "causality_vector": [[c, n] for c, n in event.vc.items()],
+            "lock_set": event.lock_set,
+        }
+        ext = event.ext
+        if ext is not None:
+            origin = ext.get("origin_trace")
+            if type(origin) is int:
+                ext = {**ext, "origin_trace": uuid_str(origin)}
+            wire["raceway"] = ext
+        body = orjson.dumps(wire).replace(b"\\", b"\\\\")
+        return (
+            b"\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n"
+            % (
+                id_text.encode(),
+                trace.encode(),
+                parent.encode() if parent is not None else b"\\N",
+                timestamp.encode(),
+                _text(event.kind),
+                _text(event.meta.service_name),
+                body,
+            ),
+            id_text,
+        )
+
+
+def _copy_tail(event: Event) -> tuple[bytes, str]:
+    """One event's COPY row without its leading seq (see :class:`_RowWriter`) and the id text."""
+    return _RowWriter().row(event)

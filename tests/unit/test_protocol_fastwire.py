@@ -10,8 +10,10 @@ the precise parser's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -27,6 +29,7 @@ from raceway_sdk.protocol.events import (
     Event,
     Metadata,
     dumps_batch,
+    event_to_wire,
     new_event_id,
     parse_batch,
 )
@@ -92,12 +95,26 @@ def same_sharing(fast: list[Event], slow: list[Event]) -> bool:
     return True
 
 
-def check(body: bytes) -> None:
-    expected = precise(body)
-    got = public(body)
+@contextlib.contextmanager
+def default_recursion_limit() -> Iterator[None]:
+    """Hypothesis raises the recursion limit while it runs a test, which (rightly) turns the
+    fast path off: restore the interpreter default for the body of the test."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def check(body: bytes, record: bool = True) -> None:
+    with default_recursion_limit():
+        expected = precise(body)
+        got = public(body)
+        fast = _fastwire.parse_fast(body)
     assert outcome(got) == outcome(expected)
-    fast = _fastwire.parse_fast(body)
-    event("fast path" if fast is not None else "declined")
+    if record:
+        event("fast path" if fast is not None else "declined")
     if fast is not None:
         assert isinstance(expected, BatchResult) and not expected.errors
         assert [fields(e) for e in fast.events] == [fields(e) for e in expected.events]
@@ -109,14 +126,23 @@ def check(body: bytes) -> None:
 _s = st.text(max_size=8)
 _u16 = st.integers(0, 2**16 - 1)
 _u32 = st.integers(0, 2**32 - 1)
+
+
+def rarely(common: st.SearchStrategy[Any], rare: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """``rare`` one draw in ten: one declining value sends the whole batch to the precise parser,
+    so the edges must be rare for most batches to exercise the fast path itself."""
+    return st.integers(0, 9).flatmap(lambda n: rare if n == 0 else common)
+
+
 # mostly small, sometimes near or beyond the 63/64-bit edges
-_u64 = st.integers(0, 10**6) | st.integers(2**62, 2**64 - 1)
-_big = st.integers(-(2**70), 2**70) | st.sampled_from([2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1])
+_u64 = rarely(st.integers(0, 10**6), st.integers(2**62, 2**64 - 1))
+_big = st.integers(-(2**70), 2**70) | st.sampled_from(
+    [2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1]
+)
 _json = st.recursive(
     st.none()
     | st.booleans()
-    | st.integers(-1000, 1000)
-    | _big
+    | rarely(st.integers(-(2**63), 2**63), _big)
     | st.floats(allow_nan=False, allow_infinity=False)
     | _s,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_s, inner, max_size=3),
@@ -128,7 +154,10 @@ _json = st.recursive(
 def uuids(draw: st.DrawFn) -> str:
     h = f"{draw(st.integers(0, 2**128 - 1)):032x}"
     hy = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-    form = draw(st.sampled_from(["hy", "HY", "mixed", "simple", "SIMPLE", "braced", "urn", "URN"]))
+    form = draw(
+        rarely(st.sampled_from(["hy", "HY", "mixed", "simple", "SIMPLE"]),
+               st.sampled_from(["braced", "urn", "URN"]))
+    )  # fmt: skip
     return {
         "hy": hy,
         "HY": hy.upper(),
@@ -307,7 +336,7 @@ def encode(events: list[dict[str, Any]]) -> bytes:
 # ------------------------------------------------------------------------------ properties
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(batches())
 def test_valid_batches_equal_the_precise_parser(evs: list[dict[str, Any]]) -> None:
     check(encode(evs))
@@ -326,31 +355,27 @@ def corrupted(draw: st.DrawFn) -> list[dict[str, Any]]:
     """A valid batch with one value replaced, one member deleted, or the kind's variant renamed."""
     evs = draw(batches())
     target: Any = draw(st.sampled_from(evs))
-    path: list[Any] = []
-    while True:  # walk down to a random container
+    while True:  # walk down to a random member of a random container
         keys = list(target) if isinstance(target, dict) else list(range(len(target)))
         if not keys:
-            break
+            return evs
         key = draw(st.sampled_from(keys))
-        path.append(key)
         child = target[key]
-        if not isinstance(child, (dict, list)) or draw(st.booleans()):
+        if not isinstance(child, (dict, list)) or not child or draw(st.booleans()):
             break
         target = child
-    if not path:
-        return evs
-    key = path[-1]
     action = draw(st.sampled_from(["replace", "replace", "delete", "rename"]))
     if action == "delete" and isinstance(target, dict):
         del target[key]
     elif action == "rename" and isinstance(target, dict):
-        target[draw(st.sampled_from(["FunctionReturn", "Bogus", "statechange", key + "x"]))] = target.pop(key)
+        new = draw(st.sampled_from(["FunctionReturn", "Bogus", "statechange", key + "x"]))
+        target[new] = target.pop(key)
     else:
         target[key] = draw(_junk)
     return evs
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(corrupted())
 def test_corrupted_batches_equal_the_precise_parser(evs: list[dict[str, Any]]) -> None:
     check(encode(evs))
@@ -358,7 +383,7 @@ def test_corrupted_batches_equal_the_precise_parser(evs: list[dict[str, Any]]) -
 
 # ------------------------------------------------------------------------------ specific cases
 
-GOOD = {
+GOOD: dict[str, Any] = {
     "id": "6f1c1d2e-0b8a-4c3d-9e4f-112233445566",
     "trace_id": "0af76519-16cd-43dd-8448-eb211c80319c",
     "parent_id": None,
@@ -411,7 +436,7 @@ def good_body(**over: Any) -> bytes:
     ],
 )
 def test_edge_bodies_equal_the_precise_parser(body: bytes) -> None:
-    check(body)
+    check(body, record=False)
     check_str = body.decode("utf-8", "surrogateescape")
     try:
         check_str.encode()
@@ -512,3 +537,24 @@ def test_unbounded_recursion_disables_the_fast_path() -> None:
         assert len(parse_batch(sdk_batch(2)).events) == 2
     finally:
         sys.setrecursionlimit(limit)
+
+
+# ------------------------------------------------------------------------------ stored copy
+
+
+@settings(max_examples=150, deadline=None)
+@given(batches())
+def test_postgres_rows_hold_event_to_wire(evs: list[dict[str, Any]]) -> None:
+    """The PostgreSQL COPY rows (per-batch memos) carry exactly event_to_wire's JSON."""
+    postgres = pytest.importorskip("raceway_server.storage.postgres")
+    with default_recursion_limit():
+        result = parse_batch(encode(evs))
+    writer = postgres._RowWriter()
+    for e in result.events:
+        row, id_text = writer.row(e)
+        wire = event_to_wire(e)
+        cols = row.split(b"\t")
+        assert id_text == wire["id"] and cols[1].decode() == wire["id"]
+        assert cols[2].decode() == wire["trace_id"] and cols[4].decode() == wire["timestamp"]
+        assert cols[3] == (b"\\N" if wire["parent_id"] is None else wire["parent_id"].encode())
+        assert cols[7] == orjson.dumps(wire).replace(b"\\", b"\\\\") + b"\n"

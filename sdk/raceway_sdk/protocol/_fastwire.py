@@ -9,7 +9,8 @@ The fast path either produces exactly what the precise parser would or declines 
 ``None``) and the caller runs the precise parser, which names index and field and keeps the valid
 events. It declines when
 
-* msgspec is not importable, or the body is a dict (already decoded);
+* it is turned off (``RACEWAY_FAST_PARSE=0``), msgspec is not importable, or the body is a
+  dict (already decoded);
 * msgspec rejects the body: any invalid event, or a form msgspec does not take although the
   precise parser does (braced/urn UUIDs, a duplicate key whose first value has the wrong type,
   an unknown ``kind`` variant, ...);
@@ -26,6 +27,7 @@ events. It declines when
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from typing import Annotated, Any, Literal, TypedDict
@@ -54,9 +56,18 @@ except ImportError:  # pragma: no cover - exercised only without msgspec
 __all__ = ["available", "parse_fast"]
 
 
+# RACEWAY_FAST_PARSE=0 turns the fast path off (comparisons, or a suspected difference).
+ENABLED = os.environ.get("RACEWAY_FAST_PARSE", "1") != "0"
+
+
 def available() -> bool:
-    """Whether the fast path can run in this interpreter (msgspec importable, nesting bounded)."""
-    return msgspec is not None and sys.version_info < (3, 12) and sys.getrecursionlimit() <= 1024
+    """Whether the fast path runs here: enabled, msgspec importable, nesting depth bounded."""
+    return (
+        ENABLED
+        and msgspec is not None
+        and sys.version_info < (3, 12)
+        and sys.getrecursionlimit() <= 1024
+    )
 
 
 # orjson turns integers outside [-2**63, 2**64) into floats; msgspec keeps them exact. Typed
@@ -80,18 +91,20 @@ def _exact(v: Any) -> bool:
 
 
 if msgspec is not None:
-    from typing import NotRequired  # 3.11+
-
+    # TypedDicts: required keys in a base class, the optional JSON members (JavaScript drops
+    # undefined ones) in a total=False subclass (typing.NotRequired needs 3.11).
     U16 = Annotated[int, Meta(ge=0, le=0xFFFF)]
     U32 = Annotated[int, Meta(ge=0, le=0xFFFF_FFFF)]
     U64 = Annotated[int, Meta(ge=0, le=_I63_MAX)]  # msgspec bounds must fit an int64
 
-    class _FunctionCall(TypedDict):
+    class _FunctionCallBase(TypedDict):
         function_name: str
         module: str
-        args: NotRequired[Any]
         file: str
         line: U32
+
+    class _FunctionCall(_FunctionCallBase, total=False):
+        args: Any
 
     class _AsyncSpawn(TypedDict, total=False):
         task_id: str
@@ -103,12 +116,14 @@ if msgspec is not None:
         future_id: str
         awaited_at: str
 
-    class _StateChange(TypedDict):
+    class _StateChangeBase(TypedDict):
         variable: str
-        old_value: NotRequired[Any]
-        new_value: NotRequired[Any]
         location: str
         access_type: Literal["Read", "Write", "AtomicRead", "AtomicWrite", "AtomicRMW"]
+
+    class _StateChange(_StateChangeBase, total=False):
+        old_value: Any
+        new_value: Any
 
     class _Lock(TypedDict):
         lock_id: str
@@ -119,17 +134,21 @@ if msgspec is not None:
         ordering: Literal["Relaxed", "Acquire", "Release", "AcqRel", "SeqCst"]
         location: str
 
-    class _HttpRequest(TypedDict):
+    class _HttpRequestBase(TypedDict):
         method: str
         url: str
         headers: dict[str, str]
-        body: NotRequired[Any]
 
-    class _HttpResponse(TypedDict):
+    class _HttpRequest(_HttpRequestBase, total=False):
+        body: Any
+
+    class _HttpResponseBase(TypedDict):
         status: U16
         headers: dict[str, str]
-        body: NotRequired[Any]
         duration_ms: U64 | Annotated[float, Meta(ge=0.0, lt=1.9e19)]
+
+    class _HttpResponse(_HttpResponseBase, total=False):
+        body: Any
 
     class _DatabaseQuery(TypedDict):
         query: str
@@ -144,15 +163,19 @@ if msgspec is not None:
         message: str
         stack_trace: list[str] | None
 
-    class _Custom(TypedDict):
+    class _CustomBase(TypedDict):
         name: str
-        data: NotRequired[Any]
 
-    class _FunctionReturn(TypedDict):
+    class _Custom(_CustomBase, total=False):
+        data: Any
+
+    class _FunctionReturnBase(TypedDict):
         function_name: str
-        return_value: NotRequired[Any]
         file: str
         line: U32
+
+    class _FunctionReturn(_FunctionReturnBase, total=False):
+        return_value: Any
 
     class _Kind(msgspec.Struct, forbid_unknown_fields=True, gc=False):
         # Field order = index used by _VARIANTS below.
@@ -171,7 +194,7 @@ if msgspec is not None:
         Custom: _Custom | UnsetType = UNSET
         FunctionReturn: _FunctionReturn | UnsetType = UNSET
 
-    class _Extension(msgspec.Struct, gc=False):
+    class _OpenExtension(msgspec.Struct, gc=False):
         """Types of the known ``"raceway"`` keys (events._ext); used to check, not to keep."""
 
         task: str | UnsetType = UNSET
@@ -189,7 +212,10 @@ if msgspec is not None:
         origin_trace: str | None | UnsetType = UNSET
         value: str | int | float | bool | None | UnsetType = UNSET
 
-    _EXT_KEYS = frozenset(_Extension.__struct_fields__)
+    class _Extension(_OpenExtension, forbid_unknown_fields=True, gc=False):
+        """The same without unknown keys (whose values need the _exact check)."""
+
+    _EXT_KEYS = frozenset(_OpenExtension.__struct_fields__)
 
     class _Metadata(msgspec.Struct, gc=False):
         thread_id: str
@@ -326,15 +352,16 @@ def _events(raw: list[Any]) -> list[Event]:
 def _extension(x: dict[str, Any]) -> None:
     """Check the extension object as events._ext does, converting ``origin_trace`` in place."""
     try:
-        _convert(x, _Extension)
+        _convert(x, _Extension)  # the known keys only: the common case
     except msgspec.ValidationError:
-        raise _Decline from None
+        try:
+            _convert(x, _OpenExtension)
+        except msgspec.ValidationError:
+            raise _Decline from None
+        if not all(_exact(x[k]) for k in x.keys() - _EXT_KEYS):
+            raise _Decline from None
     v = x.get("value")
     if type(v) is int and not _I64_MIN <= v <= _U64:
-        raise _Decline
-    if not x.keys() <= _EXT_KEYS and not all(
-        _exact(x[k]) for k in x.keys() - _EXT_KEYS
-    ):
         raise _Decline
     if "origin_trace" in x:
         v = x["origin_trace"]
