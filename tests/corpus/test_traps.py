@@ -133,9 +133,8 @@ def test_race_unlocked_reader():
     run_threads(writer, reader)
 
 
-def test_norace_failing_barrier_action():
-    # Known miss: the detector does not yet order Barrier(action=...)'s action between the
-    # parties' arrival and their release.
+def test_norace_barrier_action():
+    # Barrier(action=...): the action runs after every party arrived and before any leaves.
     slots = {}
     summary = {}
     seen = []
@@ -261,3 +260,21 @@ def test_norace_asyncio_as_completed():
 
     asyncio.run(main())
     assert results["all"] == 3
+
+
+def test_race_barrier_action_vs_unsynchronised_reader():
+    # The action is ordered with the parties, not with a thread that never waits on the barrier.
+    summary = {}
+
+    def combine():
+        summary["total"] = 3
+
+    barrier = threading.Barrier(2, action=combine)
+    outsider = threading.Thread(target=lambda: summary.get("total"))
+    outsider.start()
+    threads = [threading.Thread(target=barrier.wait) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    outsider.join()

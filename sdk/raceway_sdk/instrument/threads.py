@@ -428,12 +428,35 @@ def _barrier_wait(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         if cycle is None:
             cycle = instance.__dict__["_raceway_cycle"] = _BarrierCycle()
         cycle.arrived += 1
-        if cycle.arrived >= instance.parties:
+        last = cycle.arrived >= instance.parties
+        if last:
             instance.__dict__["_raceway_cycle"] = _BarrierCycle()
-    rec.release(instance, "threading.Barrier", cycle)
-    index = wrapped(*args, **kwargs)
+        # inside the lock: when the last party arrives, every earlier arrival is in the slot
+        rec.release(instance, "threading.Barrier", cycle)
+    action = instance._action if last else None
+    if action is None:
+        index = wrapped(*args, **kwargs)
+    else:
+        # Barrier(action=...) runs the action in the last arriving thread, inside wait(), after
+        # every arrival and before any departure: order it so, and publish what it wrote.
+        rec.acquire(instance, "threading.Barrier", cycle)
+        instance._action = _released_after(action, instance, cycle)
+        try:
+            index = wrapped(*args, **kwargs)
+        finally:
+            instance._action = action
     rec.acquire(instance, "threading.Barrier", cycle)
     return index
+
+
+def _released_after(action: Any, barrier: Any, cycle: _BarrierCycle) -> Any:
+    def run_action() -> Any:
+        try:
+            return action()
+        finally:
+            rec.release(barrier, "threading.Barrier", cycle)
+
+    return run_action
 
 
 def _barrier_reset(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
