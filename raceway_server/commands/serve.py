@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 
@@ -74,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
     return serve(config, level)
 
 
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
 def serve(config: object, level: str = "info") -> int:
     from raceway_server.api import create_app
     from raceway_server.api.security import install_log_redaction
@@ -82,6 +86,10 @@ def serve(config: object, level: str = "info") -> int:
 
     assert isinstance(config, Config)
     install_log_redaction()
+    # The server keeps millions of long-lived, acyclic event objects: with the default
+    # thresholds every few hundred allocations start a collection that rescans them (measured:
+    # over half of ingest CPU). Collect the young generation rarely and the old one seldom.
+    gc.set_threshold(GC_THRESHOLDS[0], GC_THRESHOLDS[1], GC_THRESHOLDS[2])
     logging.getLogger("raceway_server").info(
         "raceway serve on %s:%d, storage %s, auth %s",
         config.host,

@@ -14,15 +14,18 @@ events. It declines when
 * msgspec rejects the body: any invalid event, or a form msgspec does not take although the
   precise parser does (braced/urn UUIDs, a duplicate key whose first value has the wrong type,
   an unknown ``kind`` variant, ...);
-* the body holds a run of 19+ digits: orjson turns integers outside i64/u64 into floats, msgspec
-  keeps them exact, so such a body would decode differently (a 19-digit string is a false alarm
-  that only costs speed);
+* an integer orjson would not keep exact (outside [-2**63, 2**64): orjson makes it a float,
+  msgspec keeps it) sits in a JSON-typed value (``new_value``, ``args``, ...), or a typed integer
+  field exceeds 2**63 - 1 (msgspec's bound limit): such a body would decode differently;
 * the interpreter would let msgspec nest deeper than orjson's 1024 levels (CPython 3.12+, where
   msgspec's limit is the C recursion limit, or ``sys.getrecursionlimit() > 1024``): a body orjson
   rejects as a whole must not be accepted here;
-* a leniency needs a Python-side check that fails (timestamps, the Go ``AsyncSpawn`` shape,
-  integral-float ``duration_ns``, the extension object, ...): those checks reuse the precise
+* a Python-side check fails (timestamps, UUID payload fields, the Go ``AsyncSpawn`` shape,
+  integral-float ``duration_ns``, ``origin_trace``): the timestamp and UUID checks are the precise
   parser's own functions, so a value they accept is converted identically.
+
+tests/unit/test_protocol_fastwire.py is the judge: random valid and corrupted batches must give
+the same result through both parsers. Fast-path figures: benchmarks/protocol.py.
 """
 
 from __future__ import annotations
