@@ -1,14 +1,17 @@
 """Peak memory of a ``pytest --raceway`` session as the number of (race-free) tests grows.
 
-Writes a test module into a temporary directory: each test starts two threads that do
-``--increments`` lock-protected read-modify-writes of one attribute (no race). Runs it with
+Writes a test module into a temporary directory. ``--kernel threads`` (default): each test
+starts two threads that do ``--increments`` lock-protected read-modify-writes of one attribute
+(no race). ``--kernel tasks``: each test runs 200 asyncio tasks that each do 20 increments under
+an ``asyncio.Lock`` (many short tasks per test, as janus's suite has). Runs it with
 ``pytest --raceway`` for each ``--tests`` count and records the peak RSS of the pytest process
 (``os.wait4``), plain and with Raceway. If Raceway released a test's events after its verdict,
 the peak would stay flat as tests are added; growth per test shows what is retained.
 
-Last line, JSON: per count ``tests``, ``rss_plain_kb``, ``rss_raceway_kb``, ``events``, and
+Last line, JSON: ``kernel``; per count ``tests``, ``rss_plain_kb``, ``rss_raceway_kb``, ``events``, and
 ``kb_per_extra_test`` (slope between the smallest and largest count).
-Usage: ``python benchmarks/session_memory.py [--tests 10 40] [--increments 5000]``.
+Usage: ``python benchmarks/session_memory.py [--tests 10 40] [--increments 5000]
+[--kernel threads|tasks]``.
 """
 
 from __future__ import annotations
@@ -55,6 +58,36 @@ MODULE = textwrap.dedent(
     """
 )
 
+TASKS_MODULE = textwrap.dedent(
+    """
+    import asyncio
+
+    import pytest
+
+
+    class Counter:
+        def __init__(self):
+            self.value = 0
+
+
+    @pytest.mark.parametrize("i", range({tests}))
+    def test_locked_increments_in_tasks(i):
+        async def main():
+            counter = Counter()
+            lock = asyncio.Lock()
+
+            async def work():
+                for n in range(20):
+                    async with lock:
+                        counter.value = counter.value + 1
+
+            await asyncio.gather(*(work() for _ in range(200)))
+            assert counter.value == 4000
+
+        asyncio.run(main())
+    """
+)
+
 
 def run(directory: Path, raceway: bool) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
@@ -77,7 +110,9 @@ def run(directory: Path, raceway: bool) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, nargs="+", default=[10, 40])
-    parser.add_argument("--increments", type=int, default=5000)
+    parser.add_argument("--increments", type=int, default=5000,
+                        help="per thread (threads kernel only)")
+    parser.add_argument("--kernel", choices=("threads", "tasks"), default="threads")
     args = parser.parse_args(argv)
     if min(args.tests) < 1 or args.increments < 1:
         parser.error("--tests and --increments must be >= 1")
@@ -86,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="raceway-memory-") as tmp:
             directory = Path(tmp)
             (directory / "test_memory_kernel.py").write_text(
-                MODULE.format(tests=count, increments=args.increments))
+                (MODULE if args.kernel == "threads" else TASKS_MODULE).format(
+                    tests=count, increments=args.increments))
             plain = run(directory, raceway=False)
             on = run(directory, raceway=True)
         rows.append({"tests": count, "rss_plain_kb": plain["rss_kb"],
@@ -98,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         first, last = rows[0], rows[-1]
         slope = round((last["rss_raceway_kb"] - first["rss_raceway_kb"])
                       / (last["tests"] - first["tests"]), 1)
-    print(json.dumps({"runs": rows, "increments": args.increments, "kb_per_extra_test": slope,
+    print(json.dumps({"kernel": args.kernel, "runs": rows, "increments": args.increments, "kb_per_extra_test": slope,
                       "python": sys.version.split()[0]}))
     return 0
 

@@ -370,9 +370,32 @@ def set_trace(trace_id: int | None) -> None:
     if not isinstance(trace_id, int) or isinstance(trace_id, bool) or not 0 <= trace_id < 1 << 128:
         raise ValueError(f"trace_id must be a 128-bit non-negative int, got {trace_id!r}")
     _trace_id = trace_id
-    for state in list(_states):
+    states = list(_states)
+    for state in states:
         state.seen = {}
     _identity.reset()
+    _forget_finished_components(states)
+
+
+def _forget_finished_components(states: list[TaskState]) -> None:
+    """Drop finished tasks from the calling task's clock at a trace boundary.
+
+    A session's main thread joins every task of every test, so its clock would grow with the
+    whole session (and every event and sync operation with it). A finished task emits nothing
+    more, and all it did is in earlier traces, which are analysed apart: its component can no
+    longer order anything. Only the caller's own clock is touched (no other thread writes it).
+    """
+    me = CURRENT.get()
+    if me is None or me.quiet:
+        return
+    vc = me.vc
+    if len(vc) <= 1:
+        return
+    live = {s.id for s in states if s.done_vc is None}
+    live.add(me.id)
+    if len(live) < len(vc):
+        me.vc = {task: n for task, n in vc.items() if task in live}
+        me.seen = {}
 
 
 def current_trace() -> int:

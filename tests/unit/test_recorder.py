@@ -416,3 +416,22 @@ def test_recorder_bug_is_counted_not_raised(sink: CollectingSink, monkeypatch) -
     rec.access(Box(), "value", "Write", SITE)
     child = rec.fork("thread", "t")
     assert child.quiet and rec.stats()["recorder_errors"] == 2 and rec.stats()["dropped"] == 2
+
+
+def test_new_trace_drops_finished_tasks_from_the_callers_clock(sink: CollectingSink) -> None:
+    """A session joins thousands of tasks; the main clock must not grow with all of them."""
+    main = rec.current()
+    children = [rec.fork("thread", f"t{i}") for i in range(50)]
+    for child in children[:-1]:
+        rec.finish(child)
+        rec.join(child)
+    alive = children[-1]  # forked, never finished (a leaked thread)
+    assert sum(1 for c in children[:-1] if c.id in main.vc) == 49
+    before_own = main.vc[main.id]
+    rec.set_trace(uuid.uuid4().int)
+    assert all(c.id not in main.vc for c in children[:-1])
+    assert main.vc[main.id] == before_own  # the own epoch never goes back
+    # a still-running task keeps its component if the caller had it; joining it later works
+    rec.finish(alive)
+    rec.join(alive)
+    assert main.vc[alive.id] == alive.done_vc[alive.id]
