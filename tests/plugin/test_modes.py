@@ -5,53 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from plugin_kernels import ARGS, KERNELS
 
-# Plugin autoload is off in these runs (3x faster start): Raceway is loaded explicitly, as
-# under PYTEST_DISABLE_PLUGIN_AUTOLOAD=1; test_offcost and the first verdict test use autoload.
-ARGS = ("-p", "pytest_raceway.plugin", "-p", "no:cacheprovider")
-AUTOLOADED = {"test_race_fails_the_call_phase_with_a_tsan_style_report"}
-
-
-@pytest.fixture(autouse=True)
-def _no_autoload(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
-    if request.node.name not in AUTOLOADED:
-        monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
-
-
-KERNELS = """
-import threading
-
-class Box:
-    def __init__(self):
-        self.value = 0
-
-def bump(box):
-    box.value += 1
-
-def run2(target, *args):
-    threads = [threading.Thread(target=target, args=args, name=f"worker-{i}") for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
-def test_racy():
-    run2(bump, Box())
-
-def test_locked():
-    box, lock = Box(), threading.Lock()
-    def work():
-        with lock:
-            box.value += 1
-    run2(work)
-    assert box.value == 2
-"""
-
-
-@pytest.fixture
-def kernels(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyfile(test_kernels=KERNELS)
-    return pytester
+pytestmark = pytest.mark.usefixtures("no_autoload")
 
 
 def test_unreachable_server_keeps_local_verdicts(kernels):

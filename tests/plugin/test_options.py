@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-ARGS = ("-p", "pytest_raceway.plugin", "-p", "no:cacheprovider")
+from plugin_kernels import ARGS
 
 
 @pytest.fixture(autouse=True)
