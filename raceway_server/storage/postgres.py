@@ -22,6 +22,7 @@ from raceway_sdk.protocol.events import (
     Event,
     Metadata,
     format_timestamp,
+    metadata_to_wire,
     parse_batch,
     uuid_str,
 )
@@ -334,21 +335,7 @@ class _RowWriter:
     def _meta(self, m: Metadata) -> dict[str, Any]:
         wire = self._metas.get(id(m))
         if wire is None:
-            wire = {
-                "thread_id": m.thread_id,
-                "process_id": m.process_id,
-                "service_name": m.service_name,
-                "environment": m.environment,
-                "tags": m.tags,
-                "duration_ns": m.duration_ns,
-            }
-            if m.instance_id is not None:
-                wire["instance_id"] = m.instance_id
-            if m.distributed_span_id is not None:
-                wire["distributed_span_id"] = m.distributed_span_id
-            if m.upstream_span_id is not None:
-                wire["upstream_span_id"] = m.upstream_span_id
-            self._metas[id(m)] = wire
+            wire = self._metas[id(m)] = metadata_to_wire(m)
         return wire
 
     def row(self, event: Event) -> tuple[bytes, str]:

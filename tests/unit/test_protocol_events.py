@@ -960,3 +960,26 @@ def test_decoded_payloads_are_normalised_on_the_bytes_path() -> None:
     res = parse_batch(orjson.dumps({"events": [sc, lock]}))
     assert res.events[0].data == {**PAYLOADS["StateChange"], "old_value": None}
     assert res.events[1].data == PAYLOADS["LockRelease"]
+
+
+@pytest.mark.parametrize("bad", [["a"], {"a": 1}])
+def test_unhashable_thread_id_is_an_error_not_a_crash(bad: object) -> None:
+    """Found by the fast-path differential property: the metadata cache keyed on thread_id."""
+    base = {
+        "id": "39edef37-26f6-4c63-8000-000000000001",
+        "trace_id": "39edef37-26f6-4c63-8000-000000000002",
+        "parent_id": None,
+        "timestamp": "2024-01-01T12:00:00Z",
+        "kind": {"Custom": {"name": "x", "data": 1}},
+        "metadata": {"thread_id": bad, "process_id": 1, "service_name": "s",
+                     "environment": "e", "tags": {}},
+        "causality_vector": [],
+        "lock_set": [],
+    }
+    good = dict(base, id="39edef37-26f6-4c63-8000-000000000003",
+                metadata=dict(base["metadata"], thread_id="t"))  # type: ignore[arg-type]
+    result = parse_batch(orjson.dumps({"events": [base, good]}))
+    assert len(result.events) == 1
+    assert [str(e) for e in result.errors] == [
+        f"events[0].metadata.thread_id: expected a string, got {'array' if isinstance(bad, list) else 'object'}"
+    ]

@@ -885,7 +885,9 @@ def _event(obj: Any, owned: bool, memo: _Memo) -> Event:
     else:
         kind, data = parser(payload, owned)
     m = get("metadata", _MISSING)
-    hit = memo.meta.get(m.get("thread_id")) if type(m) is dict else None  # type: ignore[arg-type]
+    tid = m.get("thread_id") if type(m) is dict else None
+    # only a str can be a cache key: a list or dict thread_id must reach the precise error
+    hit = memo.meta.get(tid) if type(tid) is str else None
     # Equal to a validated metadata object of the same context (whose duration_ns was null)?
     # Only process_id can compare equal with another type (True == 1 == 1.0): check it.
     if hit is not None and hit[0] == m and type(m["process_id"]) is int:  # type: ignore[index]
@@ -1023,9 +1025,8 @@ def _ext_to_wire(ext: dict[str, Any]) -> dict[str, Any]:
     return ext
 
 
-def event_to_wire(e: Event) -> dict[str, Any]:
-    """The original JSON layout of ``e`` (plus ``"raceway"`` when ``e.ext`` is set)."""
-    m = e.meta
+def metadata_to_wire(m: Metadata) -> dict[str, Any]:
+    """The original ``metadata`` object (the three optional ids omitted when None)."""
     meta: dict[str, Any] = {
         "thread_id": m.thread_id,
         "process_id": m.process_id,
@@ -1040,6 +1041,12 @@ def event_to_wire(e: Event) -> dict[str, Any]:
         meta["distributed_span_id"] = m.distributed_span_id
     if m.upstream_span_id is not None:
         meta["upstream_span_id"] = m.upstream_span_id
+    return meta
+
+
+def event_to_wire(e: Event) -> dict[str, Any]:
+    """The original JSON layout of ``e`` (plus ``"raceway"`` when ``e.ext`` is set)."""
+    meta = metadata_to_wire(e.meta)
     parent = e.parent_id
     wire: dict[str, Any] = {
         "id": uuid_str(e.id),
