@@ -983,3 +983,11 @@ def test_unhashable_thread_id_is_an_error_not_a_crash(bad: object) -> None:
     assert [str(e) for e in result.errors] == [
         f"events[0].metadata.thread_id: expected a string, got {'array' if isinstance(bad, list) else 'object'}"
     ]
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+00:01", "9999-12-31T23:59:00-01:00"])
+def test_timestamps_outside_years_1_to_9999_utc_are_rejected(stamp: str) -> None:
+    """Accepting them would store events that can never be serialised back."""
+    with pytest.raises(ValueError, match="outside years 1-9999 in UTC"):
+        parse_timestamp(stamp)
+    assert format_timestamp(parse_timestamp("0001-01-01T00:00:00-00:01")).startswith("0001-01-01T00:01")

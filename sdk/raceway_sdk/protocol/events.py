@@ -390,6 +390,9 @@ _TS_NAIVE = re.compile(
 ).match
 _EPOCH_ORDINAL = _dt.date(1970, 1, 1).toordinal()
 _NS = 1_000_000_000
+# the UTC range every timestamp must fall in once its offset is applied (what we can write back)
+_MIN_SECS = (_dt.date(1, 1, 1).toordinal() - _EPOCH_ORDINAL) * 86_400
+_MAX_SECS = (_dt.date(9999, 12, 31).toordinal() - _EPOCH_ORDINAL) * 86_400 + 86_399
 
 
 _TS_TAIL = re.compile(r"(?:\.([0-9]{1,9}))?(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))\Z").match
@@ -417,6 +420,8 @@ def _with_tail(v: str, secs: int, tail: tuple[Any, ...], field: str) -> int:
             raise _Bad(field, f"timestamp {v!r} has an invalid UTC offset")
         off = oh_i * 3600 + om_i * 60
         secs = secs - off if sign == "+" else secs + off
+        if not _MIN_SECS <= secs <= _MAX_SECS:  # e.g. 0001-01-01T00:00:00+00:01
+            raise _Bad(field, f"timestamp {v!r} is outside years 1-9999 in UTC")
     if frac is None:
         return secs * _NS
     return secs * _NS + int(frac) * _FRAC_SCALE[len(frac)]
