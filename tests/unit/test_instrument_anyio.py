@@ -18,14 +18,12 @@ import pytest
 
 anyio = pytest.importorskip("anyio")
 
-from raceway_sdk import _recorder as rec  # noqa: E402
+from aio_support import Box, read, write  # noqa: E402
 from raceway_sdk import instrument  # noqa: E402
 from raceway_sdk.instrument import aio, anyio_trio  # noqa: E402
 from raceway_sdk.protocol.events import Event  # noqa: E402
 from raceway_sdk.testing import CollectingSink, concurrent, ordered, recording  # noqa: E402
 
-SITE_R = rec.register_site(__file__, 1, "reader")
-SITE_W = rec.register_site(__file__, 2, "writer")
 BACKENDS = [
     "asyncio",
     pytest.param(
@@ -44,17 +42,6 @@ def _threads_supported(backend: str) -> None:
             pytest.skip("this anyio needs a newer trio for to_thread (fails uninstrumented too)")
 
 
-class Box:
-    def __init__(self) -> None:
-        self.v = 0
-
-
-def read(box: Box, key: str = "v") -> None:
-    rec.access(box, key, "Read", SITE_R)
-
-
-def write(box: Box, key: str = "v") -> None:
-    rec.access(box, key, "Write", SITE_W)
 
 
 @pytest.fixture

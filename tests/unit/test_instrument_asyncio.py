@@ -10,13 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from raceway_sdk import _recorder as rec
+from aio_support import Box, read, write
 from raceway_sdk.instrument import aio
 from raceway_sdk.protocol.events import Event
 from raceway_sdk.testing import CollectingSink, concurrent, ordered, recording
 
-SITE_R = rec.register_site(__file__, 1, "reader")
-SITE_W = rec.register_site(__file__, 2, "writer")
 PY311 = sys.version_info >= (3, 11)
 PY312 = sys.version_info >= (3, 12)
 TaskGroup: Any = getattr(asyncio, "TaskGroup", None)
@@ -24,19 +22,6 @@ Barrier: Any = getattr(asyncio, "Barrier", None)
 timeout: Any = getattr(asyncio, "timeout", None)
 
 
-class Box:
-    """A shared object whose accesses the tests record by hand (as rewritten code would)."""
-
-    def __init__(self) -> None:
-        self.v = 0
-
-
-def read(box: Box, key: str = "v") -> None:
-    rec.access(box, key, "Read", SITE_R)
-
-
-def write(box: Box, key: str = "v") -> None:
-    rec.access(box, key, "Write", SITE_W)
 
 
 @pytest.fixture

@@ -14,26 +14,10 @@ import pytest
 
 trio = pytest.importorskip("trio")
 
-from raceway_sdk import _recorder as rec  # noqa: E402
+from aio_support import Box, read, write  # noqa: E402
 from raceway_sdk.instrument import anyio_trio  # noqa: E402
 from raceway_sdk.protocol.events import Event  # noqa: E402
 from raceway_sdk.testing import CollectingSink, concurrent, ordered, recording  # noqa: E402
-
-SITE_R = rec.register_site(__file__, 1, "reader")
-SITE_W = rec.register_site(__file__, 2, "writer")
-
-
-class Box:
-    def __init__(self) -> None:
-        self.v = 0
-
-
-def read(box: Box, key: str = "v") -> None:
-    rec.access(box, key, "Read", SITE_R)
-
-
-def write(box: Box, key: str = "v") -> None:
-    rec.access(box, key, "Write", SITE_W)
 
 
 @pytest.fixture
