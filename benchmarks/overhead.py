@@ -225,7 +225,10 @@ def _mixed_rounds(plain: Any, inst: Any, n: int, rounds: int) -> dict[str, Any]:
 
 def _one_test(mod: Any, n: int, sink: Any, trace_id: int) -> None:
     """One round of the workload as the plugin runs a test: its trace is forgotten after it."""
+    from raceway_sdk import _recorder
+
     mod.mixed(n)
+    _recorder.flush()  # like the plugin before its verdict: every buffered event delivered
     forget = getattr(sink, "forget_trace", None)
     if forget is not None:
         forget(trace_id)

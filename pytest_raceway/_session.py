@@ -237,6 +237,7 @@ class RacewayPlugin:
         """Classify the races of ``run``'s trace not seen yet; return those that fail it."""
         if self.engine is None:
             return []
+        _spine.recorder().flush()  # every event recorded so far reaches the engine first
         failing = []
         for race in self.engine.races(run.trace_id):
             if race.id in run.seen:

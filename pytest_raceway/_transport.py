@@ -29,12 +29,19 @@ class EngineSink:
 
     def __init__(self, engine: Any, remote: RemoteSink | None = None) -> None:
         self._add = engine.add
+        self._add_batch = engine.add_batch
         self._remote = remote.emit if remote is not None else None
 
     def emit(self, event: Any) -> None:
         self._add(event)
         if self._remote is not None:
             self._remote(event)
+
+    def emit_batch(self, events: list[Any]) -> None:
+        self._add_batch(events)
+        if self._remote is not None:
+            for event in events:
+                self._remote(event)
 
 
 @contextlib.contextmanager

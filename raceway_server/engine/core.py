@@ -204,6 +204,9 @@ class Engine:
             if self._pending:
                 self._fire()
 
+    #: batching sink protocol of the SDK recorder: a task's events in program order
+    emit_batch = add_batch
+
     @staticmethod
     def _thread_access(st: TraceRaces, loc: str, y: Entry) -> None:
         """``TraceRaces.access`` for a thread's access, trace not indexed (as inlined in _run)."""

@@ -70,6 +70,7 @@ __all__ = [
     "enabled",
     "hook_access",
     "finish",
+    "flush",
     "fork",
     "join",
     "new_segment",
@@ -308,6 +309,13 @@ def register_site(file: str, line: int, func: str, name: str = "", kind: str = A
 # --------------------------------------------------------------------------- sink, trace, stats
 
 _sink: Sink | None = None
+#: the sink takes batches (``emit_batch``): events wait in the outbox (see _deliver)
+_batched = False
+#: events recorded but not yet handed to a batching sink, in recording order
+_outbox: list[Event] = []
+#: outbox length at which the thread that recorded the event hands the outbox over
+_DRAIN_AT = 1024
+_drain_lock = _allocate_lock()  # private: one hand-over at a time keeps the order
 
 
 def _random_trace() -> int:
@@ -345,12 +353,87 @@ def _refused(flags: int) -> None:
 
 
 def set_sink(sink: Sink | None) -> Sink | None:
-    """Install the sink (None disables recording); returns the previous one."""
-    global _sink
+    """Install the sink (None disables recording); returns the previous one.
+
+    Events still buffered for the previous sink are handed to it first.
+    """
+    global _sink, _batched
     if sink is not None and not callable(getattr(sink, "emit", None)):
         raise TypeError(f"a sink needs an emit(event) method, got {type(sink).__name__}")
+    flush()
     old, _sink = _sink, sink
+    _batched = callable(getattr(sink, "emit_batch", None))
     return old
+
+
+def flush() -> None:
+    """Hand every recorded event to the sink; call it before reading results from the sink.
+
+    A sink with ``emit_batch(events)`` gets events in batches, in the order they were
+    recorded: a release is recorded before the real release and an acquire after the real
+    acquire (a fork before the child starts, a task's end before anyone joins it), so that
+    order lists every event after every event that happened before it, which keeps the
+    engine on its in-order path.
+    """
+    tid = _get_ident()
+    flags = _busy.get(tid, 0)
+    _busy[tid] = flags | 1
+    try:
+        _drain(True)
+    finally:
+        if flags:
+            _busy[tid] = flags
+        else:
+            del _busy[tid]
+
+
+def _drain(block: bool) -> None:
+    """Hand the outbox over (caller holds the busy flag). Not blocking: another thread at it
+    already is as good, and no thread ever waits for an engine that a thread switch stopped
+    halfway (a lock convoy)."""
+    if not _drain_lock.acquire(block):
+        return
+    try:
+        box = _outbox
+        while box:
+            n = len(box)
+            batch = box[:n]  # appends go on meanwhile: only the prefix taken is removed
+            del box[:n]
+            sink = _sink
+            try:
+                emit_batch = getattr(sink, "emit_batch", None)
+                if emit_batch is not None:
+                    emit_batch(batch)
+                elif sink is not None:
+                    for ev in batch:
+                        sink.emit(ev)
+            except KeyboardInterrupt:
+                raise
+            except BaseException:
+                with _stat_lock:
+                    _stats["sink_errors"] += n
+            if not block and len(box) < _DRAIN_AT:
+                return
+    finally:
+        _drain_lock.release()
+
+
+def _deliver(state: TaskState, sink: Any, ev: Event) -> None:
+    """Hand one event over: to the task's buffer (batching sink) or straight to the sink."""
+    if _batched:
+        _outbox.append(ev)
+        next(_emitted)
+        if len(_outbox) >= _DRAIN_AT:
+            _drain(False)
+        return
+    try:
+        sink.emit(ev)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        _bump("sink_errors")
+        return
+    next(_emitted)
 
 
 def get_sink() -> Sink | None:
@@ -611,17 +694,11 @@ def _send(state: TaskState, kind: str, data: dict[str, Any], ext: dict[str, Any]
     meta = state.meta
     if meta is None or state.meta_gen != _meta_gen:
         meta = _meta(state)
-    ev = Event(
-        new_event_id(), _trace_id, None, time_ns(), kind, data, meta, state.vc, _NO_LOCKS, ext
+    _deliver(
+        state,
+        sink,
+        Event(new_event_id(), _trace_id, None, time_ns(), kind, data, meta, state.vc, _NO_LOCKS, ext),
     )
-    try:
-        sink.emit(ev)
-    except KeyboardInterrupt:
-        raise
-    except BaseException:
-        _bump("sink_errors")
-        return
-    next(_emitted)
 
 
 def _emit(
@@ -650,17 +727,11 @@ def _emit(
             None,
             None,
         )
-    ev = Event(
-        new_event_id(), _trace_id, None, time_ns(), kind, data, meta, state.vc, _NO_LOCKS, ext
+    _deliver(
+        state,
+        sink,
+        Event(new_event_id(), _trace_id, None, time_ns(), kind, data, meta, state.vc, _NO_LOCKS, ext),
     )
-    try:
-        sink.emit(ev)
-    except KeyboardInterrupt:
-        raise
-    except BaseException:
-        _bump("sink_errors")
-        return
-    next(_emitted)
 
 
 _TASK_NS_BYTES = bytes.fromhex(_TASK_NS.replace("-", ""))
@@ -918,11 +989,18 @@ def release(obj: object, lock_type: str, slot: object | None = None, _up: int = 
         else:
             holder = _entry(slot)
         vc = state.vc
-        with _sync_lock:  # private, never held while user code or the sink runs
+        while True:
             old = holder.sync_vc
             # vc_join(vc, old) is vc itself when it dominates (the releaser acquired this
             # object before, the usual case for locks): no copy of the clock
-            holder.sync_vc = vc if old is None or old is vc else vc_join(vc, old)
+            new = vc if old is None or old is vc else vc_join(vc, old)
+            # Compare-and-set, never a call while holding the private lock: a thread that
+            # the GIL switch catches inside it would make every other releaser block and
+            # hand the lock over by context switch (a lock convoy).
+            with _sync_lock:
+                if holder.sync_vc is old:
+                    holder.sync_vc = new
+                    break
         if _sink is not None:
             _send(state, "LockRelease", _sync_data(ent, lock_type, _up + 1, 0), _sync_ext(state, 0))
         # _tick(state), inlined
@@ -1200,14 +1278,13 @@ def _access_slow(
                 _NO_LOCKS,
                 ext,
             )
-            try:
-                sink.emit(ev)
-            except KeyboardInterrupt:
-                raise
-            except BaseException:
-                _bump("sink_errors")
-            else:
+            if _batched:  # _deliver, inlined
+                _outbox.append(ev)
                 next(_emitted)
+                if len(_outbox) >= _DRAIN_AT:
+                    _drain(False)
+            else:
+                _deliver(state, sink, ev)
         seen[skey] = True
     except Exception:
         _internal_error()
@@ -1356,6 +1433,7 @@ def _after_fork_in_child() -> None:
     _busy.clear()
     if mine:
         _busy[_get_ident()] = mine
+    del _outbox[:]  # the parent's recorded events are the parent's to deliver
     parent = CURRENT.get() or _tls.state
     child = TaskState(
         "process", f"pid {_PID}", parent.vc if parent else None, parent.id if parent else None

@@ -599,6 +599,7 @@ def test_embedded_sink_with_the_recorder_and_real_threads() -> None:
                 t.join()
             for s in states:
                 rec.join(s)
+            rec.flush()  # the engine is a batching sink: hand it what was recorded
             found.append({r.key for r in engine.races()[before:]})
     finally:
         rec.set_sink(old_sink)

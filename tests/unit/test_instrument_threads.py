@@ -665,6 +665,8 @@ PATCHED = [
     (threading.Barrier, "__init__"),
     (threading.Barrier, "wait"),
     (threading.Barrier, "reset"),
+    (queue.Queue, "put"),
+    (queue.Queue, "get"),
     (queue.Queue, "_put"),
     (queue.Queue, "_get"),
     (queue.LifoQueue, "_put"),

@@ -296,6 +296,7 @@ def _run_threads(*targets: Any) -> None:
         t.start()
     for t in ts:
         t.join()
+    _recorder.flush()  # the engine is a batching sink: hand it what was recorded
 
 
 def test_atomic_appends_do_not_race_but_iteration_does(mod, engine_recording) -> None:

@@ -42,6 +42,7 @@ import sys
 import sysconfig
 import threading
 import types
+from _thread import get_ident as _get_ident
 from typing import Any
 
 import wrapt
@@ -533,21 +534,99 @@ def _pop_token(q: Any, item: Any, lock_type: str, up: int) -> None:
     rec.acquire(q, lock_type, tok, up)
 
 
-def _make_queue_put(lock_type: str) -> Any:
-    def _put(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        item = args[0] if args else kwargs["item"]
-        _push_token(instance, item, lock_type, 3)  # 3: this, the method wrapper, Queue.put
-        return wrapped(*args, **kwargs)
+# Queue, LifoQueue, PriorityQueue: the recorder's work runs in put()/get(), outside the queue's
+# mutex; only the item -> token bookkeeping runs inside it, in _put()/_get(), where the mutex
+# orders it exactly like the items. (Recording inside the mutex made every worker queue up on
+# it: a lock convoy that cost more than the recording itself.)
+_put_tokens: dict[int, Any] = {}  # thread ident -> token of the put() running on that thread
+_got_tokens: dict[int, Any] = {}  # thread ident -> token found by the _get() of that thread
+_queue_types = {queue.Queue: "queue.Queue", queue.LifoQueue: "queue.LifoQueue",
+                queue.PriorityQueue: "queue.PriorityQueue"}
 
+
+def _queue_label(q: Any) -> str:
+    t = type(q)
+    name = _queue_types.get(t)
+    if name is None:
+        for base in t.__mro__:
+            name = _queue_types.get(base)
+            if name is not None:
+                break
+    return name or "queue.Queue"
+
+
+def _make_queue_put_outer(original: Any) -> Any:
+    def put(self: Any, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if not rec.enabled():
+            return original(self, item, block, timeout)
+        tok = _ItemToken()
+        rec.release(self, _queue_label(self), tok, 1)
+        tid = _get_ident()
+        outer = _put_tokens.get(tid)
+        _put_tokens[tid] = tok
+        try:
+            return original(self, item, block, timeout)
+        finally:
+            if outer is None:
+                _put_tokens.pop(tid, None)
+            else:
+                _put_tokens[tid] = outer
+
+    functools.update_wrapper(put, original)
+    return put
+
+
+def _make_queue_get_outer(original: Any) -> Any:
+    def get(self: Any, block: bool = True, timeout: float | None = None) -> Any:
+        tid = _get_ident()
+        outer = _got_tokens.pop(tid, None)
+        try:
+            item = original(self, block, timeout)
+            tok = _got_tokens.pop(tid, None)
+        finally:
+            if outer is not None:
+                _got_tokens[tid] = outer
+        if tok is not None:
+            rec.acquire(self, _queue_label(self), tok, 1)
+        return item
+
+    functools.update_wrapper(get, original)
+    return get
+
+
+def _make_queue_put_inner(original: Any) -> Any:
+    def _put(self: Any, item: Any) -> None:
+        original(self, item)
+        tok = _put_tokens.pop(_get_ident(), None)
+        if tok is not None:  # under the queue's mutex: the map needs no lock of its own
+            d = self.__dict__
+            items = d.get("_raceway_items")
+            if items is None:
+                items = d["_raceway_items"] = {}
+            toks = items.get(id(item))
+            if toks is None:
+                items[id(item)] = [tok]
+            else:
+                toks.append(tok)
+
+    functools.update_wrapper(_put, original)
     return _put
 
 
-def _make_queue_get(lock_type: str) -> Any:
-    def _get(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        item = wrapped(*args, **kwargs)
-        _pop_token(instance, item, lock_type, 3)
+def _make_queue_get_inner(original: Any) -> Any:
+    def _get(self: Any) -> Any:
+        item = original(self)
+        items = self.__dict__.get("_raceway_items")
+        if items:
+            toks = items.get(id(item))
+            if toks:
+                tok = toks.pop(0)
+                if not toks:
+                    del items[id(item)]
+                _got_tokens[_get_ident()] = tok
         return item
 
+    functools.update_wrapper(_get, original)
     return _get
 
 
@@ -769,13 +848,12 @@ def install(third_party_sync: bool = False) -> None:
         p.wrap(B, "wait", _barrier_wait)
         p.wrap(B, "reset", _barrier_reset)
 
-        for cls, name in (
-            (queue.Queue, "queue.Queue"),
-            (queue.LifoQueue, "queue.LifoQueue"),
-            (queue.PriorityQueue, "queue.PriorityQueue"),
-        ):
-            p.wrap(cls, "_put", _make_queue_put(name))
-            p.wrap(cls, "_get", _make_queue_get(name))
+        Q = queue.Queue
+        p.replace(Q, "put", _make_queue_put_outer(vars(Q)["put"]))
+        p.replace(Q, "get", _make_queue_get_outer(vars(Q)["get"]))
+        for cls in _queue_types:
+            p.replace(cls, "_put", _make_queue_put_inner(vars(cls)["_put"]))
+            p.replace(cls, "_get", _make_queue_get_inner(vars(cls)["_get"]))
         p.wrap(queue.Queue, "task_done", _make_release_always("queue.Queue.task_done"))
         p.wrap(queue.Queue, "join", _make_acquire_always("queue.Queue.task_done"))
         p.replace(queue, "SimpleQueue", InstrumentedSimpleQueue)
