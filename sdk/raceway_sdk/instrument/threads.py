@@ -540,8 +540,11 @@ def _pop_token(q: Any, item: Any, lock_type: str, up: int) -> None:
 # it: a lock convoy that cost more than the recording itself.)
 _put_tokens: dict[int, Any] = {}  # thread ident -> token of the put() running on that thread
 _got_tokens: dict[int, Any] = {}  # thread ident -> token found by the _get() of that thread
-_queue_types = {queue.Queue: "queue.Queue", queue.LifoQueue: "queue.LifoQueue",
-                queue.PriorityQueue: "queue.PriorityQueue"}
+_queue_types: dict[type, str] = {
+    queue.Queue: "queue.Queue",
+    queue.LifoQueue: "queue.LifoQueue",
+    queue.PriorityQueue: "queue.PriorityQueue",
+}
 
 
 def _queue_label(q: Any) -> str:
