@@ -190,6 +190,7 @@ def _mixed_rounds(plain: Any, inst: Any, n: int, rounds: int) -> dict[str, Any]:
     from raceway_sdk.instrument import threads
 
     sink_kind = _sink()[1]
+    _recorder.configure(defer_private=True)  # as the plugin's embedded mode
     configs: dict[str, tuple[Any, Any, bool]] = {  # one sink per configuration, like a session's
         "plain": (plain, None, False),
         "hooks_only": (inst, None, False),  # rewritten, recording off

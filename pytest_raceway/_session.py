@@ -102,6 +102,9 @@ class RacewayPlugin:
         self.listener = _transport.Listener(self._deliver)
         os.environ["RACEWAY_SERVER_URL"] = self.listener.url
         rec.reset_stats()
+        # the embedded engine only needs accesses that can race: an object's accesses wait
+        # until a second task touches it (never emitted if none does)
+        rec.configure(defer_private=True)
         rec.set_trace(self.session_trace)
         rec.set_sink(sink)
         roots = [] if self.settings.include else [self.settings.rootdir]
@@ -122,6 +125,7 @@ class RacewayPlugin:
         _spine.uninstall()
         rec = _spine.recorder()
         rec.set_sink(None)
+        rec.configure(defer_private=False)
         self.listener.close()
         os.environ.pop("RACEWAY_SERVER_URL", None)
         os.environ.pop("RACEWAY_TRACE_ID", None)

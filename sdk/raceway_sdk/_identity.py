@@ -52,6 +52,8 @@ class Entry:
         "sync_data",
         "skip",
         "module",
+        "owner",
+        "pend",
     )
 
     def __init__(self, serial: int, obj: Any, ref: weakref.ref | None) -> None:
@@ -86,6 +88,10 @@ class Entry:
         self.sync_vc: dict[str, int] | None = None
         #: the recorder's last sync-event payload for this object (shared while unchanged)
         self.sync_data: list[dict[str, Any] | None] | None = None
+        #: the only task that has accessed the object so far (None: shared, or not tracked)
+        self.owner: Any = None
+        #: that task's accesses not emitted yet, in program order (the recorder's)
+        self.pend: list[Any] | None = None
 
     def alive_is(self, obj: object) -> bool:
         """True if this entry still describes ``obj`` (not a dead object with the same id)."""
@@ -142,8 +148,11 @@ def lookup(obj: object) -> Entry | None:
     return None
 
 
-def entry(obj: object) -> Entry:
-    """The entry of ``obj``, created on first sight. Safe to call from several threads."""
+def entry(obj: object, owner: Any = None) -> Entry:
+    """The entry of ``obj``, created on first sight. Safe to call from several threads.
+
+    ``owner``: the task making the first access, recorded only if this call creates the entry.
+    """
     key = id(obj)
     ent = _table.get(key)
     if ent is not None and ent.alive_is(obj):
@@ -156,6 +165,9 @@ def entry(obj: object) -> Entry:
         except TypeError:
             pass
     new = Entry(serial, obj, ref)
+    if owner is not None:  # set before the entry is published: one owner, whoever wins
+        new.owner = owner
+        new.pend = []
     if ref is not None:
         ref.key = key
         ref.serial = serial

@@ -104,13 +104,30 @@ _meta_gen = 0
 _stack_depth = 16
 
 
+#: hold back the accesses of an object until a second task touches it (see _access_slow)
+_defer_private = False
+#: most accesses held back per object before they are emitted anyway (memory bound)
+_PEND_MAX = 256
+
+
 def configure(
     service_name: str | None = None,
     environment: str | None = None,
     stack_depth: int | None = None,
+    defer_private: bool | None = None,
 ) -> None:
-    """Set what every event's metadata says about this process, and the stack bound."""
-    global _service_name, _environment, _meta_gen, _stack_depth
+    """Set what every event's metadata says about this process, the stack bound, and whether
+    accesses to objects only one task has touched are held back (``defer_private``).
+
+    With ``defer_private`` an object's accesses are emitted when a second task first
+    accesses it (the first task's accesses first, with the clocks they had, so each
+    location still sees program order), and never if no other task does: such accesses
+    cannot race, but they are then missing from the event stream (audit trails, exports).
+    The pytest plugin's embedded engine uses it; a server that keeps full traces does not.
+    """
+    global _service_name, _environment, _meta_gen, _stack_depth, _defer_private
+    if defer_private is not None:
+        _defer_private = bool(defer_private)
     if service_name is not None:
         if not isinstance(service_name, str) or not service_name:
             raise ValueError(f"service_name must be a non-empty string, got {service_name!r}")
@@ -313,7 +330,7 @@ _sink: Sink | None = None
 _batched = False
 #: events recorded but not yet handed to a batching sink, in recording order
 _outbox: list[Event] = []
-#: outbox length at which the thread that recorded the event hands the outbox over
+#: outbox length at which the recording thread wakes the drainer
 _DRAIN_AT = 1024
 _drain_lock = _allocate_lock()  # private: one hand-over at a time keeps the order
 
@@ -388,9 +405,8 @@ def flush() -> None:
 
 
 def _drain(block: bool) -> None:
-    """Hand the outbox over (caller holds the busy flag). Not blocking: another thread at it
-    already is as good, and no thread ever waits for an engine that a thread switch stopped
-    halfway (a lock convoy)."""
+    """Hand the outbox over (caller holds the busy flag); ``block=False`` gives up at once
+    when another thread is at it."""
     if not _drain_lock.acquire(block):
         return
     try:
@@ -412,10 +428,53 @@ def _drain(block: bool) -> None:
             except BaseException:
                 with _stat_lock:
                     _stats["sink_errors"] += n
-            if not block and len(box) < _DRAIN_AT:
-                return
     finally:
         _drain_lock.release()
+
+
+class _Drainer:
+    """The thread that hands full outboxes to a batching sink.
+
+    The threads under test only append to the outbox: sink work done by one of them could
+    land inside one of its critical sections, and a thread switch there makes every other
+    thread queue up on that lock (a convoy that costs more than the work). A raw thread
+    (not in ``threading.enumerate()``), started on first need, marked busy so that nothing
+    it does is recorded; it idles blocked on a private lock.
+    """
+
+    def __init__(self) -> None:
+        self.wake = _allocate_lock()
+        self.wake.acquire()
+        self.signalled = False
+        self.started = False
+        self.start_lock = _allocate_lock()
+
+    def signal(self) -> None:
+        if self.signalled:
+            return
+        self.signalled = True
+        if not self.started:
+            with self.start_lock:
+                if not self.started:
+                    _thread.start_new_thread(self._run, ())
+                    self.started = True
+        try:
+            self.wake.release()
+        except RuntimeError:  # already woken
+            pass
+
+    def _run(self) -> None:
+        _busy[_get_ident()] = 1
+        while True:
+            self.wake.acquire()
+            self.signalled = False
+            try:
+                _drain(True)
+            except BaseException:  # never let the thread die: count and go on
+                _bump("sink_errors")
+
+
+_drainer = _Drainer()
 
 
 def _deliver(state: TaskState, sink: Any, ev: Event) -> None:
@@ -424,7 +483,7 @@ def _deliver(state: TaskState, sink: Any, ev: Event) -> None:
         _outbox.append(ev)
         next(_emitted)
         if len(_outbox) >= _DRAIN_AT:
-            _drain(False)
+            _drainer.signal()
         return
     try:
         sink.emit(ev)
@@ -1174,7 +1233,7 @@ def _access_slow(
     _busy[tid] = 1
     try:
         if ent is None:
-            ent = _identity.entry(obj)
+            ent = _identity.entry(obj, state if _defer_private else None)
             if ent.skip:
                 return
         if site.kind == ITEM:
@@ -1191,6 +1250,16 @@ def _access_slow(
         if cached is None:
             cached = _new_loc(ent, key, site)
         sink = _sink
+        owner = ent.owner
+        if owner is not None and (owner is not state or site.name or state.loop is not None):
+            # a second task (or an access that is never held back): what the first task held
+            # back goes first, in its program order
+            if owner is not state:
+                ent.owner = None
+            pend = ent.pend
+            if pend:
+                _emit_pending(pend)
+            owner = None
         if site.name or state.loop is not None:
             _record(state, cached[0], cached[1], key, ent.name, access_type, site, value, up=up)
         elif sink is not None:
@@ -1211,6 +1280,21 @@ def _access_slow(
                         stack = hit[3]
             if stack is None:
                 stack = _site_stack(state, site, up)
+            if owner is not None:  # only this task has touched the object: hold it back
+                if value is not _NOVALUE:
+                    ok, value = _cheap_value(value)
+                    if not ok:
+                        value = _NOVALUE
+                pend = ent.pend
+                if pend is not None:
+                    pend.append(
+                        (_trace_id, time_ns(), state.vc, state, cached, site, access_type, stack,
+                         value)
+                    )
+                    if ent.owner is not state or len(pend) >= _PEND_MAX:
+                        _emit_pending(pend)  # shared meanwhile, or too many: emit them now
+                    seen[skey] = True
+                    return
             if value is _NOVALUE:
                 new_value = None
                 ext: dict[str, Any] = {
@@ -1282,7 +1366,7 @@ def _access_slow(
                 _outbox.append(ev)
                 next(_emitted)
                 if len(_outbox) >= _DRAIN_AT:
-                    _drain(False)
+                    _drainer.signal()
             else:
                 _deliver(state, sink, ev)
         seen[skey] = True
@@ -1290,6 +1374,42 @@ def _access_slow(
         _internal_error()
     finally:
         del _busy[tid]
+
+
+def _emit_pending(pend: list[Any]) -> None:
+    """Emit held-back accesses (caller holds the busy flag), oldest first.
+
+    Items are popped one by one: a task that appended just as another task took the object
+    over may emit alongside, and each access still goes out exactly once.
+    """
+    sink = _sink
+    while True:
+        try:
+            item = pend.pop(0)
+        except IndexError:
+            return
+        trace, ts, vc, state, cached, site, access_type, stack, value = item
+        if sink is None or trace != _trace_id:
+            continue  # recorded for a trace that is over
+        if value is _NOVALUE:
+            value = None
+            ext = {"loc": cached[0], "func": site.func, "stack": stack, "task": state.id,
+                   "trusted_vc": True}
+        else:
+            ext = {"loc": cached[0], "func": site.func, "stack": stack, "value": value,
+                   "task": state.id, "trusted_vc": True}
+        data = {
+            "variable": cached[1],
+            "old_value": None,
+            "new_value": value,
+            "location": site.location,
+            "access_type": access_type,
+        }
+        ev = Event(
+            new_event_id(), trace, None, ts, "StateChange", data, _meta(state), vc, _NO_LOCKS,
+            ext,
+        )
+        _deliver(state, sink, ev)
 
 
 def _new_loc(ent: _identity.Entry, key: Any, site: Site) -> tuple[str, str]:
@@ -1433,7 +1553,10 @@ def _after_fork_in_child() -> None:
     _busy.clear()
     if mine:
         _busy[_get_ident()] = mine
+    global _drainer, _drain_lock
     del _outbox[:]  # the parent's recorded events are the parent's to deliver
+    _drainer = _Drainer()  # only the forking thread survives: no drainer, fresh locks
+    _drain_lock = _allocate_lock()
     parent = CURRENT.get() or _tls.state
     child = TaskState(
         "process", f"pid {_PID}", parent.vc if parent else None, parent.id if parent else None

@@ -41,6 +41,7 @@ import queue
 import sys
 import sysconfig
 import threading
+import time
 import types
 from _thread import get_ident as _get_ident
 from typing import Any
@@ -212,6 +213,30 @@ class _FactoryMeta(type):
         return type.__instancecheck__(cls, obj) or isinstance(obj, cls._raw_type)
 
 
+#: how many times a thread that finds a user's lock taken lets the others run before it blocks
+_POLITE_TRIES = 5
+_yield = time.sleep
+
+
+def _polite_acquire(raw: Any) -> bool:
+    """``raw.acquire()``, trying a few times with the GIL given away before blocking.
+
+    Recording makes critical sections longer, so a thread switch more often catches a thread
+    inside one. A thread that then blocks on the lock is woken as its owner the moment the
+    lock is released and must wait for the GIL to go on, so the releasing thread, coming back
+    for the lock, blocks as well: every acquisition becomes a hand-over through the OS (a lock
+    convoy). Yielding first lets the preempted owner finish and release with nobody queued.
+    Blocking after a few tries keeps the original liveness.
+    """
+    if raw.acquire(False):
+        return True
+    for _ in range(_POLITE_TRIES):
+        _yield(0)
+        if raw.acquire(False):
+            return True
+    return bool(raw.acquire())
+
+
 class InstrumentedLock(metaclass=_FactoryMeta):
     """``threading.Lock`` while installed: a raw lock whose release -> acquire is an edge."""
 
@@ -231,14 +256,17 @@ class InstrumentedLock(metaclass=_FactoryMeta):
         return self
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        ok = self._raw.acquire(blocking, timeout)
+        if blocking is True and timeout == -1:
+            ok = _polite_acquire(self._raw)
+        else:
+            ok = self._raw.acquire(blocking, timeout)
         if ok:
             rec.acquire(self, "threading.Lock", None, 1)
         return ok
 
     def __enter__(self) -> bool:
         # acquire() inlined: one frame less between the user's ``with`` and the recorder
-        ok = self._raw.acquire()
+        ok = _polite_acquire(self._raw)
         if ok:
             rec.acquire(self, "threading.Lock", None, 1)
         return ok
@@ -286,14 +314,17 @@ class InstrumentedRLock(metaclass=_FactoryMeta):
         return self
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        ok = self._raw.acquire(blocking, timeout)
+        if blocking is True and timeout == -1:
+            ok = _polite_acquire(self._raw)
+        else:
+            ok = self._raw.acquire(blocking, timeout)
         if ok:
             rec.acquire(self, "threading.RLock", None, 1)
         return ok
 
     def __enter__(self) -> bool:
         # acquire() inlined: one frame less between the user's ``with`` and the recorder
-        ok = self._raw.acquire()
+        ok = _polite_acquire(self._raw)
         if ok:
             rec.acquire(self, "threading.RLock", None, 1)
         return ok
