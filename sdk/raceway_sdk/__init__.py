@@ -7,13 +7,14 @@ The public surface is small and cheap to import (no wrapt, no httpx until used):
   :func:`track_lock_release`, :func:`tracked_lock`, :func:`mark_shared`, :func:`track`,
   :func:`current_trace`;
 * instrumentation on/off: :func:`install`, :func:`uninstall`, :func:`is_installed`;
-* recorder control: :func:`set_sink`, :func:`set_trace`, :func:`stats`, :func:`suspended`;
+* recorder control: :func:`set_sink`, :func:`flush`, :func:`set_trace`, :func:`stats`,
+  :func:`suspended`;
 * test helpers in :mod:`raceway_sdk.testing` (``recording()``, ``CollectingSink``).
 """
 
 from __future__ import annotations
 
-from raceway_sdk._recorder import set_sink, set_trace, stats, suspended
+from raceway_sdk._recorder import flush, set_sink, set_trace, stats, suspended
 from raceway_sdk.api import (
     current_trace,
     mark_shared,
@@ -30,6 +31,7 @@ from raceway_sdk.instrument import install, is_installed, uninstall
 
 __all__ = [
     "current_trace",
+    "flush",
     "install",
     "is_installed",
     "mark_shared",

@@ -16,6 +16,7 @@ from raceway_sdk.testing import CollectingSink, concurrent, ordered, recording
 
 EXPECTED = {
     "current_trace",
+    "flush",
     "install",
     "is_installed",
     "mark_shared",
