@@ -13,8 +13,9 @@ Figures (last line, JSON):
   (the plain module), and with a sink that discards events (``recorder_only``: the SDK's
   own cost; ``mixed_engine_us_per_event`` is what the engine adds per event). The
   instrumented configurations mirror the pytest plugin: one engine per configuration for the
-  whole run (a session's), a new trace per round (a test's), ``Engine.forget_trace`` right after
-  the round (the plugin's after each verdict), inside the timed call since the user pays it;
+  whole run (a session's), a new trace per round (a test's) and the session's trace back after
+  it, ``Engine.forget_trace`` right after the round (the plugin's after each verdict), all
+  inside the timed call since the user pays it;
   the uninstrumented baseline (``plain``) is unchanged;
 * ``rss_ratio``: peak RSS of the mixed workload (scaled up) in a fresh subprocess,
   instrumented vs plain (target <= 2x);
@@ -124,6 +125,7 @@ def _start(instrument_threads: bool) -> tuple[Any, str]:
     from raceway_sdk import _recorder
 
     sink, kind = _sink()
+    _recorder.configure(defer_private=True)  # as the plugin's embedded mode
     _recorder.set_sink(sink)
     _recorder.set_trace(None)
     if instrument_threads:
@@ -225,11 +227,16 @@ def _mixed_rounds(plain: Any, inst: Any, n: int, rounds: int) -> dict[str, Any]:
 
 
 def _one_test(mod: Any, n: int, sink: Any, trace_id: int) -> None:
-    """One round of the workload as the plugin runs a test: its trace is forgotten after it."""
+    """One round of the workload as the plugin runs a test: its own trace, every event handed
+    over before the verdict, the session's trace back (which lets go of the objects the test's
+    identities kept alive), the test's events forgotten after the verdict."""
     from raceway_sdk import _recorder
 
+    session = _recorder.current_trace()
+    _recorder.set_trace(trace_id)
     mod.mixed(n)
-    _recorder.flush()  # like the plugin before its verdict: every buffered event delivered
+    _recorder.flush()
+    _recorder.set_trace(session)
     forget = getattr(sink, "forget_trace", None)
     if forget is not None:
         forget(trace_id)
