@@ -19,6 +19,7 @@ the object.
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import types
 import weakref
@@ -182,7 +183,39 @@ def entry(obj: object, owner: Any = None) -> Entry:
             got = new
     if got is new and ref is None:
         _strong_keys.add(key)
+        if len(_strong_keys) >= _sweep_at:
+            _sweep()
     return got
+
+
+#: strong entries at which the next creation sweeps out objects only the table keeps alive
+_SWEEP_MIN = 10_000
+_sweep_at = _SWEEP_MIN
+_getrefcount = sys.getrefcount
+#: refcounts are exact only with the GIL (a free-threaded build defers some of them)
+_can_sweep = getattr(sys, "_is_gil_enabled", lambda: True)()
+
+
+def _sweep() -> None:
+    """Drop strong entries whose object nothing but the entry references any more.
+
+    Such an object is garbage the table kept alive: no code can reach it to access it again,
+    so its history is complete and its id may be reused (a new object gets a new serial).
+    Without this, a test that goes through many temporary lists or dicts would keep every one
+    of them until the trace ends. Amortised O(1): the next sweep waits until the count doubles.
+    """
+    global _sweep_at
+    if _can_sweep:
+        for key in list(_strong_keys):
+            ent = _table.get(key)
+            if ent is None or ent.ref is not None or key in _pinned:
+                continue
+            # 2: the entry's reference and getrefcount's own argument
+            if _getrefcount(ent.strong) <= 2:
+                _strong_keys.discard(key)
+                if _table.get(key) is ent:
+                    _table.pop(key, None)
+    _sweep_at = max(_SWEEP_MIN, 2 * len(_strong_keys))
 
 
 def label(obj: object) -> str:

@@ -372,3 +372,25 @@ def test_the_same_object_put_by_two_threads_pairs_each_get_with_a_put(
     assert len(acquires) == 2 and len(releases) == 2
     for rel in releases:  # each put's clock reached the getter
         assert any(happened_before(rel.ext["task"], rel.vc, acq.vc) for acq in acquires)
+
+
+# ------------------------------------------------------------------------------ identity memory
+
+
+def test_temporary_containers_are_not_kept_alive_for_the_whole_trace(
+    batch_sink: BatchSink,
+) -> None:
+    from raceway_sdk import _identity
+
+    kept = [[i] for i in range(5)]
+    for k in kept:
+        rec.access(k, 0, "Write", rec.register_site(__file__, 30, "t", "", kind=rec.ITEM))
+    labels = [_identity.entry(k).label for k in kept]
+    before = _identity.strong_count()
+    n = 3 * _identity._SWEEP_MIN
+    site = rec.register_site(__file__, 31, "t", "", kind=rec.ITEM)
+    for i in range(n):
+        rec.access([i], 0, "Read", site)  # a fresh list that dies right after
+    # swept whenever the count doubled: far fewer than one entry per temporary list
+    assert _identity.strong_count() - before < n // 2
+    assert [_identity.entry(k).label for k in kept] == labels  # live objects keep their serial
