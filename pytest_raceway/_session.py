@@ -96,7 +96,7 @@ class RacewayPlugin:
         rec = _spine.recorder()
         self.engine = self.classifier.engine = _spine.make_engine()
         if self.settings.server:
-            self.remote = _transport.RemoteSink(self.settings.server)
+            self.remote = _transport.remote_sink(self.settings.server)
         sink = self.engine if self.remote is None else _transport.EngineSink(self.engine,
                                                                               self.remote)
         self.listener = _transport.Listener(self._deliver)
@@ -358,13 +358,15 @@ class RacewayPlugin:
             for err in self.listener.errors:
                 self.results.notes.append(f"rejected event from a child process: {err}")
         if self.remote is not None:
-            self.remote.close()
-            counts["remote_sent"] += self.remote.sent
-            counts["remote_dropped"] += self.remote.dropped
-            if not self.remote.alive or self.remote.dropped:
+            self.remote.close(timeout=10.0)
+            remote = self.remote.stats()
+            counts["remote_sent"] += remote["sent"]
+            counts["remote_dropped"] += remote["dropped"]
+            if remote["dropped"]:
+                causes = ", ".join(f"{k}: {v}" for k, v in remote["dropped_by_cause"].items() if v)
                 self.results.notes.append(
                     f"raceway server {self.settings.server} unreachable or failing "
-                    f"({self.remote.error or 'buffer overflow'}): {self.remote.dropped} events not "
+                    f"({remote['last_error'] or causes}): {remote['dropped']} events not "
                     "sent; verdicts are local and complete")
         counts["dropped"] += (counts["engine_dropped"] + counts["recorder_dropped"]
                               + counts["listener_rejected"])

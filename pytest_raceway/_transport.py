@@ -1,8 +1,8 @@
 """Where the recorder's events go: the in-process engine, a remote server, child processes.
 
-* :class:`EngineSink` -- embedded mode: ``emit`` is ``engine.add``, no serialisation.
-* :class:`RemoteSink` -- remote mode: events are batched to ``POST {url}/events`` with httpx from
-  a background thread (bounded buffer; overflow and failures are counted, never silent).
+* :class:`EngineSink` -- remote mode: every event to the embedded engine (verdicts stay local)
+  and to the SDK's ``HttpSink`` (:func:`remote_sink`), which posts batches to
+  ``POST {url}/events`` from its own thread (bounded buffer, retries, every drop counted).
 * :class:`Listener` -- an HTTP listener on 127.0.0.1 (ephemeral port) for events of subprocess
   services started by tests; its URL is exported to children as ``RACEWAY_SERVER_URL``.
 
@@ -12,12 +12,11 @@ suspended, so the detector never records its own machinery.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import http.server
 import json
+import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,23 +24,22 @@ from pytest_raceway import _spine
 
 
 class EngineSink:
-    """Embedded mode: hand every event to the engine (and to a remote sink, if any)."""
+    """Embedded mode with a remote copy: every event to the engine and to the remote sink."""
 
-    def __init__(self, engine: Any, remote: RemoteSink | None = None) -> None:
+    def __init__(self, engine: Any, remote: Any) -> None:
         self._add = engine.add
         self._add_batch = engine.add_batch
-        self._remote = remote.emit if remote is not None else None
+        self._remote = remote.emit
 
     def emit(self, event: Any) -> None:
         self._add(event)
-        if self._remote is not None:
-            self._remote(event)
+        self._remote(event)
 
     def emit_batch(self, events: list[Any]) -> None:
         self._add_batch(events)
-        if self._remote is not None:
-            for event in events:
-                self._remote(event)
+        remote = self._remote
+        for event in events:
+            remote(event)
 
 
 @contextlib.contextmanager
@@ -50,77 +48,22 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-class RemoteSink:
-    """Batches events to a remote raceway server in the background; survives its death."""
+def remote_sink(url: str) -> Any:
+    """The SDK's HttpSink, set up for a copy of the session's events: the key from
+    ``RACEWAY_API_KEY``, events left as they are (the engine holds the same objects), few
+    retries (verdicts never wait for the server), no atexit hook (the session closes it)."""
+    from raceway_sdk.transport import HttpSink
 
-    BATCH = 1000
-    MAX_PENDING = 200_000
-    MAX_FAILURES = 3
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.sent = 0
-        self.dropped = 0  # buffer overflow or server gone: never sent
-        self.failures = 0
-        self.error: str | None = None
-        self._pending: collections.deque[Any] = collections.deque()
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="raceway-remote", daemon=True)
-        self._thread.start()
-
-    @property
-    def alive(self) -> bool:
-        return self.failures < self.MAX_FAILURES
-
-    def emit(self, event: Any) -> None:
-        if len(self._pending) >= self.MAX_PENDING or not self.alive:
-            self.dropped += 1
-            return
-        self._pending.append(event)
-
-    def _take(self) -> list[Any]:
-        batch: list[Any] = []
-        pending = self._pending
-        while pending and len(batch) < self.BATCH:
-            batch.append(pending.popleft())
-        return batch
-
-    def _run(self) -> None:
-        import httpx
-
-        with _quiet(), httpx.Client(timeout=5.0) as client:
-            while True:
-                batch = self._take()
-                if not batch:
-                    if self._stop:
-                        return
-                    time.sleep(0.02)
-                    continue
-                if not self.alive:
-                    self.dropped += len(batch)
-                    continue
-                try:
-                    response = client.post(self.url + "/events", content=_spine.dumps_batch(batch),
-                                           headers={"content-type": "application/json"})
-                    if response.status_code >= 500:
-                        raise httpx.HTTPStatusError(
-                            f"HTTP {response.status_code}", request=response.request,
-                            response=response)
-                    self.sent += len(batch)
-                    self.failures = 0
-                except httpx.HTTPError as exc:
-                    self.failures += 1
-                    self.dropped += len(batch)
-                    self.error = f"{type(exc).__name__}: {exc}"
-                    if self.alive:
-                        time.sleep(0.2 * self.failures)
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Flush what is pending (bounded by ``timeout``); the rest is counted as dropped."""
-        self._stop = True
-        self._thread.join(timeout)
-        self.dropped += len(self._pending)
-        self._pending.clear()
+    return HttpSink(
+        url,
+        api_key=os.environ.get("RACEWAY_API_KEY") or None,
+        batch_size=1000,
+        max_retries=2,
+        max_backoff=1.0,
+        route_traces=False,
+        qualify_locations=False,
+        register_atexit=False,
+    )
 
 
 class Listener:
