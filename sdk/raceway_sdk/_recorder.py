@@ -438,8 +438,8 @@ class _Drainer:
     The threads under test only append to the outbox: sink work done by one of them could
     land inside one of its critical sections, and a thread switch there makes every other
     thread queue up on that lock (a convoy that costs more than the work). A raw thread
-    (not in ``threading.enumerate()``), started on first need, marked busy so that nothing
-    it does is recorded; it idles blocked on a private lock.
+    (not in ``threading.enumerate()``), started on first need, marked busy while it drains so
+    that nothing it does is recorded; it idles blocked on a private lock.
     """
 
     def __init__(self) -> None:
@@ -464,14 +464,17 @@ class _Drainer:
             pass
 
     def _run(self) -> None:
-        _busy[_get_ident()] = 1
+        tid = _get_ident()
         while True:
             self.wake.acquire()
             self.signalled = False
+            _busy[tid] = 1  # while it runs sink code (only then: the flags stay clean)
             try:
                 _drain(True)
             except BaseException:  # never let the thread die: count and go on
                 _bump("sink_errors")
+            finally:
+                del _busy[tid]
 
 
 _drainer = _Drainer()
