@@ -18,6 +18,9 @@ Threads that were not started through the patched ``Thread.start`` (C threads, t
 before instrumentation) get their own task lazily: they are concurrent with everything they did
 not synchronise with through an instrumented primitive.
 
+Around it: :mod:`._sites` (access sites), :mod:`._stacks` (stacks, call sites),
+:mod:`._outbox` (delivery to batching sinks), :mod:`._identity` (object identity).
+
 Cost (benchmarks/recorder_micro.py, overhead.py): an emitted event is a few hundred bytecodes,
 so the hot paths avoid what CPython makes dear: ``threading.local`` attributes (the busy flags
 are a dict keyed by thread ident), frame objects of the recorder's own frames (callers pass how
@@ -39,7 +42,12 @@ from contextlib import contextmanager
 from time import time_ns
 from typing import Any, Protocol
 
-from raceway_sdk import _identity
+from raceway_sdk import _identity, _stacks
+from raceway_sdk._outbox import Outbox
+from raceway_sdk._sites import ALL, ATTR, GLOBAL, ITEM, Site, register_site
+from raceway_sdk._stacks import caller_location, capture_stack
+from raceway_sdk._stacks import site_stack as _site_stack
+from raceway_sdk._stacks import spawn_stack as _spawn_stack
 from raceway_sdk.protocol.clock import vc_join
 from raceway_sdk.protocol.events import Event, Metadata, new_event_id
 
@@ -101,7 +109,6 @@ _TAGS = {"sdk_language": "python"}
 _service_name = "python"
 _environment = "test"
 _meta_gen = 0
-_stack_depth = 16
 
 
 #: hold back the accesses of an object until a second task touches it (see _access_slow)
@@ -125,7 +132,7 @@ def configure(
     cannot race, but they are then missing from the event stream (audit trails, exports).
     The pytest plugin's embedded engine uses it; a server that keeps full traces does not.
     """
-    global _service_name, _environment, _meta_gen, _stack_depth, _defer_private
+    global _service_name, _environment, _meta_gen, _defer_private
     if defer_private is not None:
         _defer_private = bool(defer_private)
     if service_name is not None:
@@ -139,7 +146,7 @@ def configure(
     if stack_depth is not None:
         if not isinstance(stack_depth, int) or not 0 <= stack_depth <= 256:
             raise ValueError(f"stack_depth must be an int in 0..256, got {stack_depth!r}")
-        _stack_depth = stack_depth
+        _stacks.depth = stack_depth
     _meta_gen += 1
 
 
@@ -262,77 +269,11 @@ def deactivate(token: contextvars.Token[TaskState | None]) -> None:
     CURRENT.reset(token)
 
 
-# --------------------------------------------------------------------------- sites
-
-
-ATTR = "attr"
-ITEM = "item"
-GLOBAL = "global"
-_SITE_KINDS = (ATTR, ITEM, GLOBAL)
-
-
-class _All:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "ALL"
-
-
-#: The key meaning "the whole container" (len, iteration, keys(), slices, list.append, ...).
-ALL: Any = _All()
-
-
-class Site:
-    """A static access site, registered once (e.g. by the rewriter at import time).
-
-    ``name`` is a display template for ``data["variable"]``: ``"{obj}.balance"``,
-    ``"{obj}[{key}]"`` (``obj`` = type or module name, ``key`` = the key's repr), a literal
-    such as ``"self.balance"``, or ``""`` for the default (``"Account.balance"``).
-    ``kind`` says how ``access(obj, key, ...)`` reads ``key``: attribute name or item key.
-    """
-
-    __slots__ = ("id", "file", "line", "func", "name", "kind", "location", "__weakref__")
-
-    def __init__(self, id: int, file: str, line: int, func: str, name: str, kind: str) -> None:
-        self.id = id
-        self.file = file
-        self.line = line
-        self.func = func
-        self.name = name
-        self.kind = kind
-        self.location = f"{file}:{line}"
-
-    def __repr__(self) -> str:
-        return f"Site({self.location}, {self.func}, {self.kind}, {self.name!r})"
-
-
-_sites: dict[tuple[str, int, str, str, str], Site] = {}
-_site_ids = itertools.count(1)
-
-
-def register_site(file: str, line: int, func: str, name: str = "", kind: str = ATTR) -> Site:
-    """Return the (interned) :class:`Site` for an access site. Cheap enough at import time."""
-    if kind not in _SITE_KINDS:
-        raise ValueError(f"site kind must be one of {', '.join(_SITE_KINDS)}, got {kind!r}")
-    if not isinstance(line, int) or line < 0:
-        raise ValueError(f"site line must be a non-negative int, got {line!r}")
-    key = (str(file), line, str(func), str(name), kind)
-    site = _sites.get(key)
-    if site is None:
-        site = _sites.setdefault(key, Site(next(_site_ids), key[0], line, key[2], key[3], kind))
-    return site
-
-
 # --------------------------------------------------------------------------- sink, trace, stats
 
 _sink: Sink | None = None
 #: the sink takes batches (``emit_batch``): events wait in the outbox (see _deliver)
 _batched = False
-#: events recorded but not yet handed to a batching sink, in recording order
-_outbox: list[Event] = []
-#: outbox length at which the recording thread wakes the drainer
-_DRAIN_AT = 1024
-_drain_lock = _allocate_lock()  # private: one hand-over at a time keeps the order
 
 
 def _random_trace() -> int:
@@ -365,6 +306,27 @@ def _internal_error() -> None:
     _bump("recorder_errors")
 
 
+def _count_sink_errors(n: int) -> None:
+    with _stat_lock:
+        _stats["sink_errors"] += n
+
+
+#: events on their way to a batching sink, in recording order (see raceway_sdk._outbox)
+_box = Outbox(lambda: _sink, _busy, _count_sink_errors)
+_outbox = _box.events  # the hot paths append here (one list for the life of the process)
+_DRAIN_AT = Outbox.drain_at
+
+
+def flush() -> None:
+    """Hand every recorded event to the sink; call it before reading results from the sink.
+
+    A sink with ``emit_batch(events)`` gets events in batches, in recording order (which
+    lists every event after every event that happened before it), from the outbox's own
+    thread; this hands over what is left and returns when the sink has it.
+    """
+    _box.flush()
+
+
 def _refused(flags: int) -> None:
     _bump("dropped_reentrant" if flags & 1 else "ignored_suspended")
 
@@ -383,110 +345,13 @@ def set_sink(sink: Sink | None) -> Sink | None:
     return old
 
 
-def flush() -> None:
-    """Hand every recorded event to the sink; call it before reading results from the sink.
-
-    A sink with ``emit_batch(events)`` gets events in batches, in the order they were
-    recorded: a release is recorded before the real release and an acquire after the real
-    acquire (a fork before the child starts, a task's end before anyone joins it), so that
-    order lists every event after every event that happened before it, which keeps the
-    engine on its in-order path.
-    """
-    tid = _get_ident()
-    flags = _busy.get(tid, 0)
-    _busy[tid] = flags | 1
-    try:
-        _drain(True)
-    finally:
-        if flags:
-            _busy[tid] = flags
-        else:
-            del _busy[tid]
-
-
-def _drain(block: bool) -> None:
-    """Hand the outbox over (caller holds the busy flag); ``block=False`` gives up at once
-    when another thread is at it."""
-    if not _drain_lock.acquire(block):
-        return
-    try:
-        box = _outbox
-        while box:
-            n = len(box)
-            batch = box[:n]  # appends go on meanwhile: only the prefix taken is removed
-            del box[:n]
-            sink = _sink
-            try:
-                emit_batch = getattr(sink, "emit_batch", None)
-                if emit_batch is not None:
-                    emit_batch(batch)
-                elif sink is not None:
-                    for ev in batch:
-                        sink.emit(ev)
-            except KeyboardInterrupt:
-                raise
-            except BaseException:
-                with _stat_lock:
-                    _stats["sink_errors"] += n
-    finally:
-        _drain_lock.release()
-
-
-class _Drainer:
-    """The thread that hands full outboxes to a batching sink.
-
-    The threads under test only append to the outbox: sink work done by one of them could
-    land inside one of its critical sections, and a thread switch there makes every other
-    thread queue up on that lock (a convoy that costs more than the work). A raw thread
-    (not in ``threading.enumerate()``), started on first need, marked busy while it drains so
-    that nothing it does is recorded; it idles blocked on a private lock.
-    """
-
-    def __init__(self) -> None:
-        self.wake = _allocate_lock()
-        self.wake.acquire()
-        self.signalled = False
-        self.started = False
-        self.start_lock = _allocate_lock()
-
-    def signal(self) -> None:
-        if self.signalled:
-            return
-        self.signalled = True
-        if not self.started:
-            with self.start_lock:
-                if not self.started:
-                    _thread.start_new_thread(self._run, ())
-                    self.started = True
-        try:
-            self.wake.release()
-        except RuntimeError:  # already woken
-            pass
-
-    def _run(self) -> None:
-        tid = _get_ident()
-        while True:
-            self.wake.acquire()
-            self.signalled = False
-            _busy[tid] = 1  # while it runs sink code (only then: the flags stay clean)
-            try:
-                _drain(True)
-            except BaseException:  # never let the thread die: count and go on
-                _bump("sink_errors")
-            finally:
-                del _busy[tid]
-
-
-_drainer = _Drainer()
-
-
 def _deliver(state: TaskState, sink: Any, ev: Event) -> None:
     """Hand one event over: to the task's buffer (batching sink) or straight to the sink."""
     if _batched:
         _outbox.append(ev)
         next(_emitted)
         if len(_outbox) >= _DRAIN_AT:
-            _drainer.signal()
+            _box.wake()
         return
     try:
         sink.emit(ev)
@@ -585,144 +450,6 @@ def reset_stats() -> None:
         for k in _stats:
             _stats[k] = 0
     _emitted = itertools.count()
-
-
-# --------------------------------------------------------------------------- stacks
-
-_SDK_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_SKIP_FOR_LOCATION: tuple[str, ...] = (_SDK_DIR,)
-
-
-def _stdlib_dirs() -> tuple[str, ...]:
-    # Paths only: importing asyncio / concurrent.futures here would slow `import raceway_sdk`.
-    lib = os.path.dirname(os.path.abspath(threading.__file__))
-    return (
-        os.path.abspath(threading.__file__),
-        os.path.join(lib, "queue.py"),
-        os.path.join(lib, "concurrent", "futures") + os.sep,
-        os.path.join(lib, "asyncio") + os.sep,
-    )
-
-
-_SKIP_FOR_LOCATION = _SKIP_FOR_LOCATION + _stdlib_dirs()
-_HAS_QUALNAME = sys.version_info >= (3, 11)
-
-
-def capture_stack(limit: int | None = None) -> list[list[Any]]:
-    """The caller's stack, innermost first, raceway frames excluded: ``[[file, line, func]]``."""
-    n = _stack_depth if limit is None else limit
-    out: list[list[Any]] = []
-    f: Any = sys._getframe(1)
-    sdk = _SDK_DIR
-    while f is not None and len(out) < n:
-        code = f.f_code
-        fn = code.co_filename
-        if not fn.startswith(sdk):
-            out.append([fn, f.f_lineno, code.co_qualname if _HAS_QUALNAME else code.co_name])
-        f = f.f_back
-    return out
-
-
-# Libraries that spawn tasks on the user's behalf: a creation site inside them says nothing.
-_SPAWNERS = frozenset(("asyncio", "anyio", "trio", "threading", "concurrent", "raceway_sdk"))
-
-
-def _spawn_stack() -> list[list[Any]]:
-    """Where a task was created: the stack from the first frame outside the spawning libraries
-    (``asyncio/base_events.py`` is never the answer to "where was this task started?")."""
-    first: Any = sys._getframe(2)
-    f = first
-    while f is not None and f.f_globals.get("__name__", "").partition(".")[0] in _SPAWNERS:
-        f = f.f_back
-    if f is None:
-        f = first
-    out: list[list[Any]] = []
-    sdk = _SDK_DIR
-    while f is not None and len(out) < _stack_depth:
-        code = f.f_code
-        fn = code.co_filename
-        if not fn.startswith(sdk):
-            out.append([fn, f.f_lineno, code.co_qualname if _HAS_QUALNAME else code.co_name])
-        f = f.f_back
-    return out
-
-
-def _site_stack(state: TaskState, site: Site, up: int = 0) -> list[list[Any]]:
-    """The bounded stack of an access, captured once per (task, site, calling frame).
-
-    A full capture walks up to ``stack_depth`` frames (~2-3 us); most emitted accesses repeat a
-    (task, site) pair already seen, so the stack is reused when the frame that called the
-    access site's function is the same code at the same instruction.
-    ``up``: how many frames above the caller are surely raceway's own (a lower bound; frames
-    of raceway beyond it are still skipped). Jumping there with ``sys._getframe(n)`` does not
-    create frame objects for the recorder's frames in between (3.11+ makes them lazily).
-    """
-    try:
-        f: Any = sys._getframe(up + 1)
-    except ValueError:  # pragma: no cover - a lower bound never exceeds the stack
-        f = sys._getframe(1)
-    sdk = _SDK_DIR
-    while f is not None and f.f_code.co_filename.startswith(sdk):
-        f = f.f_back
-    if f is None:
-        return []
-    caller = f.f_back
-    cached = state.stacks.get(site)
-    # f_lasti (an int slot) rather than f_lineno (a line-table walk): same code and same
-    # instruction imply the same line; a different instruction on the same line only recaptures
-    if caller is not None:
-        ccode = caller.f_code
-        lasti = caller.f_lasti
-        if (
-            cached is not None
-            and cached[0] is f.f_code
-            and cached[1] is ccode
-            and cached[2] == lasti
-        ):
-            return cached[3]
-        stack = capture_stack()
-        state.stacks[site] = (f.f_code, ccode, lasti, stack)
-        return stack
-    if cached is not None and cached[0] is f.f_code and cached[1] is None:
-        return cached[3]
-    stack = capture_stack()
-    state.stacks[site] = (f.f_code, None, -1, stack)
-    return stack
-
-
-#: (id(code), instruction) -> (code, "file:line"): sync events of one call site share one
-#: string. Keyed by id(): hashing a code object hashes its bytecode and constants (~4k
-#: instructions); the value holds the code object, so its id cannot be reused meanwhile.
-_locations: dict[tuple[int, int], tuple[Any, str]] = {}
-_LOCATIONS_MAX = 1 << 16
-
-
-def caller_location(up: int = 0) -> str:
-    """``file:line`` of the first frame outside raceway and the patched stdlib modules.
-
-    ``up``: frames above the caller known to be raceway's or the patched modules' (a lower
-    bound), jumped over without creating their frame objects.
-    """
-    try:
-        f: Any = sys._getframe(up + 1)
-    except ValueError:  # pragma: no cover - a lower bound never exceeds the stack
-        f = sys._getframe(1)
-    skip = _SKIP_FOR_LOCATION
-    while f is not None:
-        code = f.f_code
-        key = (id(code), f.f_lasti)  # f_lasti: an int slot; f_lineno walks the line table
-        hit = _locations.get(key)
-        if hit is not None and hit[0] is code:
-            return hit[1]  # only frames outside ``skip`` are cached: no prefix test needed
-        fn = code.co_filename
-        if not fn.startswith(skip):
-            if len(_locations) >= _LOCATIONS_MAX:
-                _locations.clear()  # bounded: code objects of many generated functions
-            loc = f"{fn}:{f.f_lineno}"
-            _locations[key] = (code, loc)
-            return loc
-        f = f.f_back
-    return "<unknown>:0"
 
 
 # --------------------------------------------------------------------------- emission
@@ -1369,7 +1096,7 @@ def _access_slow(
                 _outbox.append(ev)
                 next(_emitted)
                 if len(_outbox) >= _DRAIN_AT:
-                    _drainer.signal()
+                    _box.wake()
             else:
                 _deliver(state, sink, ev)
         seen[skey] = True
@@ -1556,10 +1283,7 @@ def _after_fork_in_child() -> None:
     _busy.clear()
     if mine:
         _busy[_get_ident()] = mine
-    global _drainer, _drain_lock
-    del _outbox[:]  # the parent's recorded events are the parent's to deliver
-    _drainer = _Drainer()  # only the forking thread survives: no drainer, fresh locks
-    _drain_lock = _allocate_lock()
+    _box.after_fork()  # the parent's recorded events are the parent's to deliver
     parent = CURRENT.get() or _tls.state
     child = TaskState(
         "process", f"pid {_PID}", parent.vc if parent else None, parent.id if parent else None

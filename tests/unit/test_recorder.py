@@ -410,7 +410,9 @@ def test_recorder_bug_is_counted_not_raised(sink: CollectingSink, monkeypatch) -
     def broken(*args, **kwargs):
         raise RuntimeError("recorder bug")
 
-    monkeypatch.setattr(rec, "capture_stack", broken)
+    from raceway_sdk import _stacks
+
+    monkeypatch.setattr(_stacks, "capture_stack", broken)  # where accesses capture theirs
     monkeypatch.setattr(rec, "_spawn_stack", broken)  # where fork() captures its stack
     rec.reset_stats()
     rec.access(Box(), "value", "Write", SITE)
