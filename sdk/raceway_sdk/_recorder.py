@@ -87,6 +87,7 @@ __all__ = [
     "reset_stats",
     "set_sink",
     "set_trace",
+    "share",
     "stats",
     "suspended",
 ]
@@ -988,7 +989,7 @@ def _access_slow(
                 ent.owner = None
             pend = ent.pend
             if pend:
-                _emit_pending(pend)
+                _emit_pending(ent, pend)
             owner = None
         if site.name or state.loop is not None:
             _record(state, cached[0], cached[1], key, ent.name, access_type, site, value, up=up)
@@ -1018,11 +1019,11 @@ def _access_slow(
                 pend = ent.pend
                 if pend is not None:
                     pend.append(
-                        (_trace_id, time_ns(), state.vc, state, cached, site, access_type, stack,
+                        (_trace_id, time_ns(), state.vc, state, key, site, access_type, stack,
                          value)
                     )
                     if ent.owner is not state or len(pend) >= _PEND_MAX:
-                        _emit_pending(pend)  # shared meanwhile, or too many: emit them now
+                        _emit_pending(ent, pend)  # shared meanwhile, or too many: emit now
                     seen[skey] = True
                     return
             if value is _NOVALUE:
@@ -1106,11 +1107,32 @@ def _access_slow(
         del _busy[tid]
 
 
-def _emit_pending(pend: list[Any]) -> None:
-    """Emit held-back accesses (caller holds the busy flag), oldest first.
+def share(ent: _identity.Entry) -> None:
+    """The object of ``ent`` is shared from now on: no access of it is held back any more, and
+    the ones held back are emitted now (``api.mark_shared``)."""
+    ent.owner = None
+    pend = ent.pend
+    if not pend:
+        return
+    tid = _get_ident()
+    if tid in _busy:
+        _refused(_busy[tid])
+        return
+    _busy[tid] = 1
+    try:
+        _emit_pending(ent, pend)
+    except Exception:
+        _internal_error()
+    finally:
+        del _busy[tid]
+
+
+def _emit_pending(ent: _identity.Entry, pend: list[Any]) -> None:
+    """Emit the accesses held back on ``ent`` (caller holds the busy flag), oldest first.
 
     Items are popped one by one: a task that appended just as another task took the object
-    over may emit alongside, and each access still goes out exactly once.
+    over may emit alongside, and each access still goes out exactly once. Locations are named
+    now (``mark_shared`` may have renamed the object since).
     """
     sink = _sink
     while True:
@@ -1118,9 +1140,12 @@ def _emit_pending(pend: list[Any]) -> None:
             item = pend.pop(0)
         except IndexError:
             return
-        trace, ts, vc, state, cached, site, access_type, stack, value = item
+        trace, ts, vc, state, key, site, access_type, stack, value = item
         if sink is None or trace != _trace_id:
             continue  # recorded for a trace that is over
+        cached = ent.locs.get(key)
+        if cached is None:
+            cached = _new_loc(ent, key, site)
         if value is _NOVALUE:
             value = None
             ext = {"loc": cached[0], "func": site.func, "stack": stack, "task": state.id,

@@ -178,13 +178,14 @@ def mark_shared(obj: T, name: str | None = None) -> T:
     """Declare ``obj`` shared state; ``name`` labels it in reports (``"accounts['alice']"``).
 
     Every object accessed by instrumented code is tracked anyway; marking pins its identity
-    for the whole session and gives it a readable name. Returns ``obj``.
+    for the whole session, gives it a readable name, and sends every access of it even while
+    only one task has touched it (the pytest plugin otherwise holds those back). Returns ``obj``.
     """
     if isinstance(obj, _identity.SKIP_TYPES):
         raise TypeError(f"{type(obj).__name__} holds per-thread/per-context state: never shared")
     if name is not None and (not isinstance(name, str) or not name):
         raise ValueError(f"name must be a non-empty string, got {name!r}")
-    _identity.name(obj, name or type(obj).__name__)
+    rec.share(_identity.name(obj, name or type(obj).__name__))
     return obj
 
 

@@ -76,7 +76,7 @@ def engine_deferring() -> Iterator[tuple[Engine, int]]:
 
 
 def _box_accesses(engine: Engine, trace: int, box: Box) -> list[Any]:
-    label = rec._identity.entry(box).label
+    label = rec._identity.entry(box).label  # (its current name)
     return [
         e for e in engine.trace_events(trace)
         if e.kind == "StateChange" and e.ext.get("loc", "").startswith(label + ".")
@@ -394,3 +394,24 @@ def test_temporary_containers_are_not_kept_alive_for_the_whole_trace(
     # swept whenever the count doubled: far fewer than one entry per temporary list
     assert _identity.strong_count() - before < n // 2
     assert [_identity.entry(k).label for k in kept] == labels  # live objects keep their serial
+
+
+def test_mark_shared_sends_what_was_held_back_and_holds_nothing_back_after(
+    engine_deferring: tuple[Engine, int],
+) -> None:
+    from raceway_sdk import api
+
+    engine, trace = engine_deferring
+    box = Box()
+    lock = threading.Lock()
+    with lock:
+        rec.access(box, "value", "Write", W_SITE, 1)
+    rec.flush()
+    assert _box_accesses(engine, trace, box) == []
+    api.mark_shared(box, "the_box")
+    with lock:
+        rec.access(box, "value", "Read", R_SITE)
+    rec.flush()
+    got = _box_accesses(engine, trace, box)
+    assert [e.data["access_type"] for e in got] == ["Write", "Read"]
+    assert got[0].data["variable"].startswith("the_box")
