@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import event, given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 from raceway_sdk.protocol import _fastwire
 from raceway_sdk.protocol.events import (
@@ -284,7 +284,7 @@ _ext_values = {
     "child_kind": _s, "child_loop": _s, "seg": _u64, "trusted_vc": st.booleans(),
     "stack": st.lists(st.tuples(_s, _u32 | _u64, _s).map(list), max_size=2),
     "sync": st.sampled_from(["acquire", "release"]), "origin_trace": st.none() | _any_uuid,
-    "value": st.none() | st.booleans() | _big | st.floats(allow_nan=False) | _s,
+    "value": st.none() | st.booleans() | _big | st.floats(allow_nan=False, allow_infinity=False) | _s,
     "span": _s, "unknown_key": _json,
 }  # fmt: skip
 
@@ -548,7 +548,10 @@ def test_postgres_rows_hold_event_to_wire(evs: list[dict[str, Any]]) -> None:
     """The PostgreSQL COPY rows (per-batch memos) carry exactly event_to_wire's JSON."""
     postgres = pytest.importorskip("raceway_server.storage.postgres")
     with default_recursion_limit():
-        result = parse_batch(encode(evs))
+        try:
+            result = parse_batch(encode(evs))
+        except BatchError:  # json.dumps wrote a non-finite float: not JSON, nothing is stored
+            assume(False)
     writer = postgres._RowWriter()
     for e in result.events:
         wire = event_to_wire(e)  # every accepted event can be written back (years 1-9999 UTC)
@@ -558,3 +561,38 @@ def test_postgres_rows_hold_event_to_wire(evs: list[dict[str, Any]]) -> None:
         assert cols[2].decode() == wire["trace_id"] and cols[4].decode() == wire["timestamp"]
         assert cols[3] == (b"\\N" if wire["parent_id"] is None else wire["parent_id"].encode())
         assert cols[7] == orjson.dumps(wire).replace(b"\\", b"\\\\") + b"\n"
+
+
+@settings(max_examples=150, deadline=None)
+@given(batches(), st.sampled_from([None, 1, "\t"]))
+def test_kept_raw_texts_are_the_events_as_sent(evs: list[dict[str, Any]], indent: Any) -> None:
+    """keep_raw: each event's text as received, aligned with the events; reparsing one text
+    gives that event. Only the fast path keeps them (the precise path returns None)."""
+    body = json.dumps({"events": evs}, indent=indent).encode()
+    with default_recursion_limit():
+        try:
+            result = parse_batch(body, keep_raw=True)
+        except BatchError:  # json.dumps wrote a non-finite float: not JSON
+            assume(False)
+        fast = _fastwire.parse_fast(body) is not None
+        assert parse_batch(body).raw is None  # not asked for
+        assert (result.raw is not None) == fast
+        event("raw kept" if fast else "declined")
+        if result.raw is None:
+            return
+        assert len(result.raw) == len(result.events) == len(evs)
+        for text, sent, parsed in zip(result.raw, evs, result.events, strict=True):
+            assert json.loads(text) == sent
+            again = parse_batch({"events": [orjson.loads(text)]})
+            assert [fields(e) for e in again.events] == [fields(parsed)]
+
+
+def test_no_raw_texts_without_the_fast_path() -> None:
+    body = sdk_batch(3)
+    with default_recursion_limit():
+        assert parse_batch(body, keep_raw=True).raw is not None
+        assert parse_batch(orjson.loads(body), keep_raw=True).raw is None  # dict: precise path
+        broken = orjson.loads(body)
+        broken["events"][1]["timestamp"] = "yesterday"
+        result = parse_batch(orjson.dumps(broken), keep_raw=True)
+        assert len(result.events) == 2 and len(result.errors) == 1 and result.raw is None
