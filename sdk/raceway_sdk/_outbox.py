@@ -117,6 +117,8 @@ class Outbox:
                     elif sink is not None:
                         for ev in batch:
                             sink.emit(ev)
+                    else:  # the sink went away under a recording thread: count, never hide
+                        self._count_errors(n)
                 except KeyboardInterrupt:
                     raise
                 except BaseException:

@@ -347,7 +347,7 @@ def set_sink(sink: Sink | None) -> Sink | None:
 
 
 def _deliver(state: TaskState, sink: Any, ev: Event) -> None:
-    """Hand one event over: to the task's buffer (batching sink) or straight to the sink."""
+    """Hand one event over: to the outbox (batching sink) or straight to the sink."""
     if _batched:
         _outbox.append(ev)
         next(_emitted)
