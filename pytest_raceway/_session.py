@@ -113,6 +113,9 @@ class RacewayPlugin:
         self.armed = True
 
     def _deliver(self, events: list[Any]) -> None:
+        # what this process recorded before the child's events (its request, say) goes first:
+        # arrival in happens-before order keeps the engine on its in-order path
+        _spine.recorder().flush()
         self.engine.add_batch(events)
         if self.remote is not None:
             for event in events:
