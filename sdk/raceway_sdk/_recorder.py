@@ -396,17 +396,40 @@ def _forget_finished_components(states: list[TaskState]) -> None:
     more, and all it did is in earlier traces, which are analysed apart: its component can no
     longer order anything. Only the caller's own clock is touched (no other thread writes it).
     """
+    live = {s.id for s in states if s.done_vc is None}
+    _prune_sync_clocks(live)
     me = CURRENT.get()
     if me is None or me.quiet:
         return
     vc = me.vc
     if len(vc) <= 1:
         return
-    live = {s.id for s in states if s.done_vc is None}
     live.add(me.id)
     if len(live) < len(vc):
         me.vc = {task: n for task, n in vc.items() if task in live}
         me.seen = {}
+
+
+#: ids of objects whose identity entry got a clock from a release (locks, events, ...)
+_synced: set[int] = set()
+
+
+def _prune_sync_clocks(live: set[str]) -> None:
+    """The same for the clocks that synchronisation objects keep: a lock used by every test
+    would otherwise carry a component of every task that ever released it, and hand them all
+    to whoever acquires it next (every later clock, event and sync operation as wide)."""
+    table = _identity._table
+    for key in list(_synced):
+        ent = table.get(key)
+        vc = ent.sync_vc if ent is not None else None
+        if vc is None:
+            _synced.discard(key)
+            continue
+        if len(vc) > 1 and not live.issuperset(vc):
+            pruned = {task: n for task, n in vc.items() if task in live} or None
+            with _sync_lock:  # a leaked thread may be releasing it right now: compare-and-set
+                if ent.sync_vc is vc:  # type: ignore[union-attr]
+                    ent.sync_vc = pruned  # type: ignore[union-attr]
 
 
 def current_trace() -> int:
@@ -774,6 +797,7 @@ def release(obj: object, lock_type: str, slot: object | None = None, _up: int = 
             ent = _identity.entry(obj)
         if slot is None:
             holder: Any = ent
+            _synced.add(id(obj))
         elif type(slot) is ClockSlot or isinstance(slot, ClockSlot):
             holder = slot
         else:

@@ -415,3 +415,41 @@ def test_mark_shared_sends_what_was_held_back_and_holds_nothing_back_after(
     got = _box_accesses(engine, trace, box)
     assert [e.data["access_type"] for e in got] == ["Write", "Read"]
     assert got[0].data["variable"].startswith("the_box")
+
+
+def test_a_lock_every_test_uses_forgets_the_tasks_of_earlier_tests(batch_sink: BatchSink) -> None:
+    lock = threading.Lock()  # as a module-level lock would be
+    stop = threading.Event()
+
+    def use() -> None:
+        with lock:
+            pass
+
+    def leaked() -> None:
+        with lock:
+            pass
+        stop.wait(10)
+
+    for _ in range(3):  # three earlier "tests", each with its own threads
+        ts = [threading.Thread(target=use) for _ in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    left = threading.Thread(target=leaked)
+    left.start()
+    try:
+        while not lock.locked() and not left.is_alive():
+            time.sleep(0.001)
+        time.sleep(0.05)
+        ent = rec._identity.entry(lock)
+        assert ent.sync_vc is not None and len(ent.sync_vc) >= 12
+        rec.set_trace(uuid.uuid4().int)  # the next test
+        kept = set(ent.sync_vc or {})
+        live = {s.id for s in list(rec._states) if s.done_vc is None}
+        assert kept <= live and len(kept) <= 3  # the main task and the leaked thread's
+        with lock:  # the next test's acquisition joins no dead task
+            assert len(rec.current().vc) <= 3
+    finally:
+        stop.set()
+        left.join()
