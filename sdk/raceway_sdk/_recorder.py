@@ -564,21 +564,25 @@ def _task_uuid(state: TaskState) -> str:
     return u
 
 
-def emit_custom(name: str, data: Any = None) -> None:
-    """Emit ``Custom{name, data}`` from the running task (manual API, task markers)."""
-    if _sink is None:
-        return
+def _guarded(fn: Any, *args: Any) -> None:
+    """``fn(*args)`` as the recorder: under the per-thread busy flag, errors counted."""
     tid = _get_ident()
     if tid in _busy:
         _refused(_busy[tid])
         return
     _busy[tid] = 1
     try:
-        _emit(current(), "Custom", {"name": name, "data": data}, {})
+        fn(*args)
     except Exception:
         _internal_error()
     finally:
         del _busy[tid]
+
+
+def emit_custom(name: str, data: Any = None) -> None:
+    """Emit ``Custom{name, data}`` from the running task (manual API, task markers)."""
+    if _sink is not None:
+        _guarded(lambda: _emit(current(), "Custom", {"name": name, "data": data}, {}))
 
 
 def emit_event(
@@ -588,19 +592,8 @@ def emit_event(
     duration_ns: int | None = None,
 ) -> None:
     """Emit an event of any kind from the running task (HTTP, database, function calls)."""
-    if _sink is None:
-        return
-    tid = _get_ident()
-    if tid in _busy:
-        _refused(_busy[tid])
-        return
-    _busy[tid] = 1
-    try:
-        _emit(current(), kind, data, dict(ext) if ext else {}, duration_ns)
-    except Exception:
-        _internal_error()
-    finally:
-        del _busy[tid]
+    if _sink is not None:
+        _guarded(lambda: _emit(current(), kind, data, dict(ext) if ext else {}, duration_ns))
 
 
 # --------------------------------------------------------------------------- fork / join
@@ -1136,19 +1129,8 @@ def share(ent: _identity.Entry) -> None:
     the ones held back are emitted now (``api.mark_shared``)."""
     ent.owner = None
     pend = ent.pend
-    if not pend:
-        return
-    tid = _get_ident()
-    if tid in _busy:
-        _refused(_busy[tid])
-        return
-    _busy[tid] = 1
-    try:
-        _emit_pending(ent, pend)
-    except Exception:
-        _internal_error()
-    finally:
-        del _busy[tid]
+    if pend:
+        _guarded(_emit_pending, ent, pend)
 
 
 def _emit_pending(ent: _identity.Entry, pend: list[Any]) -> None:

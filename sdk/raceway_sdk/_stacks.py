@@ -38,9 +38,12 @@ _HAS_QUALNAME = sys.version_info >= (3, 11)
 
 def capture_stack(limit: int | None = None) -> list[list[Any]]:
     """The caller's stack, innermost first, raceway frames excluded: ``[[file, line, func]]``."""
-    n = depth if limit is None else limit
+    return _frames(sys._getframe(1), depth if limit is None else limit)
+
+
+def _frames(f: Any, n: int) -> list[list[Any]]:
+    """Up to ``n`` frames from ``f`` outwards as ``[file, line, func]``, raceway's skipped."""
     out: list[list[Any]] = []
-    f: Any = sys._getframe(1)
     sdk = _SDK_DIR
     while f is not None and len(out) < n:
         code = f.f_code
@@ -62,17 +65,7 @@ def spawn_stack() -> list[list[Any]]:
     f = first
     while f is not None and f.f_globals.get("__name__", "").partition(".")[0] in _SPAWNERS:
         f = f.f_back
-    if f is None:
-        f = first
-    out: list[list[Any]] = []
-    sdk = _SDK_DIR
-    while f is not None and len(out) < depth:
-        code = f.f_code
-        fn = code.co_filename
-        if not fn.startswith(sdk):
-            out.append([fn, f.f_lineno, code.co_qualname if _HAS_QUALNAME else code.co_name])
-        f = f.f_back
-    return out
+    return _frames(first if f is None else f, depth)
 
 
 def site_stack(state: Any, site: Any, up: int = 0) -> list[list[Any]]:
