@@ -6,8 +6,11 @@ Rules this module enforces:
   and the engine analysed it; on a storage failure it raises :class:`Unavailable` and nothing is
   acknowledged (the client retries; duplicate event ids are skipped, so retries are idempotent).
 * **One order.** Every change reaches the engine, the catalog and the baselines in log order
-  (foreign writes first), under one lock, so all processes sharing a database analyse the same
-  sequence. Reads catch up with the log first.
+  (foreign writes first), so all processes sharing a database analyse the same sequence. Storage
+  operations that move this process's log cursor run one at a time (``_log_lock``) and take a
+  ticket; their results are applied strictly in ticket order (``_lock``). The two stages overlap:
+  while one batch is analysed, the next one is already being committed. Reads catch up with the
+  log first.
 * **Backpressure, never a silent drop.** Events admitted but not yet applied are bounded by
   ``max_pending_events``; beyond it :class:`Busy` (HTTP 503 + Retry-After). Everything the engine
   or the storage could not take is counted in :meth:`Service.status`.
@@ -15,14 +18,16 @@ Rules this module enforces:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from raceway_sdk.protocol.events import Event, EventError, uuid_str
 
+from raceway_server import gcpolicy
 from raceway_server.config import Config
 from raceway_server.engine.anomalies import Baselines, anomalies_response
 from raceway_server.engine.audit import audit_trail
@@ -115,11 +120,15 @@ class Service:
         self.config = config
         self.storage = storage if storage is not None else open_storage(config)
         self.catalog = Catalog()
-        self.baselines = Baselines()
+        self.baselines = Baselines(unique_input=True)  # the log is deduplicated by id
         self.graph = ServiceGraph()
         self.engine = _make_engine(self._on_race)
         self.warmup = Warmup()
         self._lock = threading.RLock()  # serialises log application and snapshots
+        self._log_lock = threading.Lock()  # serialises storage operations that move the cursor
+        self._turn = threading.Condition(threading.Lock())
+        self._issued = 0  # tickets handed out with storage results (log order)
+        self._applied = 0  # tickets whose results are applied
         self._pending = 0
         self._pending_lock = threading.Lock()
         self._dirty: set[int] = set()  # traces whose dependency summary is stale
@@ -160,7 +169,7 @@ class Service:
         self._stop.set()
         if self._retention_thread is not None:
             self._retention_thread.join(timeout=10)
-        with self._lock:
+        with self._log_lock, self._lock:
             self.storage.close()
         log.info("storage %s flushed and closed", self.storage.name)
 
@@ -169,7 +178,7 @@ class Service:
         warm.phase = "replaying"
         warm.started_at = rfc3339(time.time_ns())
         try:
-            with self._lock:
+            with self._log_lock, self._lock:
                 self._quiet = True
                 for chunk in self.storage.load():
                     self._apply(chunk)
@@ -215,8 +224,22 @@ class Service:
 
     # --- ingestion --------------------------------------------------------------------------
 
-    def ingest(self, events: list[Event], errors: list[EventError] | None = None) -> IngestOutcome:
-        """Store then analyse ``events``; returns after commit (see the module docstring)."""
+    @property
+    def keeps_raw(self) -> bool:
+        """Whether the storage writes events' JSON as received (worth keeping while parsing)."""
+        return bool(getattr(self.storage, "keeps_raw", False))
+
+    def ingest(
+        self,
+        events: list[Event],
+        errors: list[EventError] | None = None,
+        raw: list[bytes] | None = None,
+    ) -> IngestOutcome:
+        """Store then analyse ``events``; returns after commit (see the module docstring).
+
+        ``raw``: each event's JSON text as received (``BatchResult.raw``), stored as it is by a
+        backend that keeps the wire form, instead of serialising the events again.
+        """
         errors = errors or []
         self._require_ready()
         n = len(events)
@@ -231,8 +254,8 @@ class Service:
             self._pending += n
         try:
             prepare = getattr(self.storage, "prepare", None)
-            prepared = prepare(events) if prepare is not None else None  # outside the lock
-            with self._lock:
+            prepared = prepare(events, raw) if prepare is not None else None  # outside the locks
+            with self._log_lock:
                 try:
                     result = (
                         self.storage.append(events)
@@ -242,6 +265,8 @@ class Service:
                 except StorageUnavailable as exc:
                     self.counters["storage_failures"] += 1
                     raise Unavailable(str(exc), retry_after=2) from exc
+                ticket = self._ticket()
+            with self._in_turn(ticket):
                 self._apply(result.foreign)
                 self._apply(result.new)
                 self.counters["ingested"] += len(result.new)
@@ -251,6 +276,36 @@ class Service:
             with self._pending_lock:
                 self._pending -= n
         return IngestOutcome(len(result.new), result.duplicates, errors)
+
+    def _ticket(self) -> int:
+        """The log position of the storage result just obtained (``_log_lock`` held)."""
+        ticket = self._issued
+        self._issued += 1
+        return ticket
+
+    @contextlib.contextmanager
+    def _in_turn(self, ticket: int) -> Iterator[None]:
+        """Hold ``_lock`` once every earlier ticket is applied; then let the next one in."""
+        with self._turn:
+            while self._applied != ticket:
+                self._turn.wait()
+        try:
+            with self._lock:
+                yield
+        finally:
+            with self._turn:
+                self._applied += 1
+                self._turn.notify_all()
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """No storage operation in flight and everything applied: both locks held."""
+        with self._log_lock:
+            with self._turn:
+                while self._applied != self._issued:
+                    self._turn.wait()
+            with self._lock:
+                yield
 
     def note_rejected(self, count: int) -> None:
         """Count events of a batch refused as a whole (every event invalid)."""
@@ -285,6 +340,7 @@ class Service:
                 info = self.catalog.traces.get(trace_id)
                 if info is not None:
                     self._publish("trace", info.summary())
+        gcpolicy.after_batch()  # the applied events are long-lived: out of the collector's view
 
     def _forget(self, trace_ids: list[int]) -> int:
         dropped = self.catalog.remove(trace_ids)
@@ -298,12 +354,14 @@ class Service:
     def refresh(self) -> None:
         """Catch up with what other processes committed (PostgreSQL) before answering."""
         self._require_ready()
-        with self._lock:
+        with self._log_lock:
             try:
                 ops = self.storage.catch_up()
             except StorageUnavailable as exc:
                 self.counters["storage_failures"] += 1
                 raise Unavailable(str(exc), retry_after=2) from exc
+            ticket = self._ticket()
+        with self._in_turn(ticket):
             self._apply(ops)
 
     # --- retention --------------------------------------------------------------------------
@@ -314,7 +372,7 @@ class Service:
         max_age = int(cfg.retention_max_age_hours * 3600e9) if cfg.retention_max_age_hours else None
         if max_age is None and cfg.retention_max_traces is None:
             return 0
-        with self._lock:
+        with self._exclusive():
             self._apply(self.storage.catch_up())
             doomed = self.catalog.expired(
                 max_age, cfg.retention_max_traces, time.time_ns() if now_ns is None else now_ns
@@ -517,4 +575,5 @@ class Service:
             "ingestion": dict(self.counters, pending=self._pending),
             "engine": engine_stats,
             "live_subscribers": len(self._listeners),
+            "gc": gcpolicy.stats(),
         }

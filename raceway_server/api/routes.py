@@ -101,7 +101,7 @@ class Handlers:
 
         def work() -> Any:
             try:
-                batch = parse_batch(body)
+                batch = parse_batch(body, keep_raw=self.service.keeps_raw)
             except BatchError as exc:
                 raise ApiError(400, str(exc)) from None
             except RecursionError:
@@ -114,7 +114,7 @@ class Handlers:
                     data={"ingested": 0, "duplicates": 0, "rejected": len(batch.errors),
                           "errors": [e.to_dict() for e in batch.errors]},
                 )
-            return self.service.ingest(batch.events, batch.errors)
+            return self.service.ingest(batch.events, batch.errors, batch.raw)
 
         outcome = await call(work)
         data = outcome.to_dict()

@@ -79,6 +79,7 @@ GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def serve(config: object, level: str = "info") -> int:
+    from raceway_server import gcpolicy
     from raceway_server.api import create_app
     from raceway_server.api.security import install_log_redaction
     from raceway_server.api.server import Server
@@ -90,6 +91,8 @@ def serve(config: object, level: str = "info") -> int:
     # thresholds every few hundred allocations start a collection that rescans them (measured:
     # over half of ingest CPU). Collect the young generation rarely and the old one seldom.
     gc.set_threshold(GC_THRESHOLDS[0], GC_THRESHOLDS[1], GC_THRESHOLDS[2])
+    # ... and keep applied events out of its scans altogether (raceway_server/gcpolicy.py).
+    gcpolicy.install()
     logging.getLogger("raceway_server").info(
         "raceway serve on %s:%d, storage %s, auth %s",
         config.host,

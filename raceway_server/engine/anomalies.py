@@ -44,28 +44,25 @@ CRITICAL_Z = 10.0
 OpKey = tuple[str, str]
 
 
+_ARG_FIELD = {  # kinds named after one payload field: FunctionCall(<function_name>), ...
+    "FunctionCall": "function_name",
+    "StateChange": "variable",
+    "LockAcquire": "lock_type",
+    "LockRelease": "lock_type",
+    "HttpRequest": "method",
+    "HttpResponse": "status",
+    "Error": "error_type",
+    "Custom": "name",
+}
+
+
 def event_kind_name(event: Event) -> str:
     """The original's per-kind operation name used as baseline key."""
-    d = event.data
     kind = event.kind
-    arg: Any
-    if kind == "FunctionCall":
-        arg = d.get("function_name")
-    elif kind == "StateChange":
-        arg = d.get("variable")
-    elif kind in ("LockAcquire", "LockRelease"):
-        arg = d.get("lock_type")
-    elif kind == "HttpRequest":
-        arg = d.get("method")
-    elif kind == "HttpResponse":
-        arg = d.get("status")
-    elif kind == "Error":
-        arg = d.get("error_type")
-    elif kind == "Custom":
-        arg = d.get("name")
-    else:
+    field = _ARG_FIELD.get(kind)
+    if field is None:
         return kind
-    return f"{kind}({arg})"
+    return f"{kind}({event.data.get(field)})"
 
 
 def severity_of(z: float) -> str:
@@ -125,14 +122,22 @@ class Baselines:
     """Per-operation duration baselines over all ingested traces (thread-safe, bounded)."""
 
     def __init__(
-        self, reservoir_size: int = 512, max_operations: int = 50_000, seed: int = 0
+        self,
+        reservoir_size: int = 512,
+        max_operations: int = 50_000,
+        seed: int = 0,
+        unique_input: bool = False,
     ) -> None:
+        """``unique_input``: the caller guarantees every event id arrives once (the server's
+        deduplicated log), so the per-trace guard of seen ids (memory per timed event) is
+        skipped."""
         if reservoir_size < MIN_SAMPLES:
             raise ValueError(f"reservoir_size must be >= {MIN_SAMPLES}, got {reservoir_size}")
         self.reservoir_size = reservoir_size
         self.max_operations = max_operations
         self._ops: dict[OpKey, _Op] = {}
         self._seen: dict[int, set[int]] = {}
+        self._unique_input = unique_input
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.dropped_operations = 0  # timed events of operations beyond max_operations
@@ -144,35 +149,77 @@ class Baselines:
 
     def observe(self, event: Event) -> bool:
         """Add one event's duration; False if it has none or was already counted."""
-        d = duration_ns(event)
-        if d <= 0:
-            return False
-        key = self.key_of(event)
-        with self._lock:
-            seen = self._seen.setdefault(event.trace_id, set())
-            if event.id in seen:
-                self.duplicates += 1
-                return False
-            op = self._ops.get(key)
-            if op is None:
-                if len(self._ops) >= self.max_operations:
-                    self.dropped_operations += 1
-                    return False
-                op = self._ops[key] = _Op()
-            seen.add(event.id)
-            op.count += 1
-            if len(op.sample) < self.reservoir_size:
-                op.sample.append(d)
-            else:
-                j = self._rng.randrange(op.count)
-                if j < self.reservoir_size:
-                    op.sample[j] = d
-            op.cached = None
-        return True
+        return self.observe_many((event,)) == 1
 
     def observe_many(self, events: Iterable[Event]) -> int:
-        """Feed a batch as it arrives; returns how many durations were added."""
-        return sum(1 for e in events if self.observe(e))
+        """Feed a batch as it arrives; returns how many durations were added.
+
+        One lock acquisition per batch; the duplicate guard is looked up once per run of events
+        of the same trace, an operation once per (service, kind, payload name) in the batch.
+        Reservoir replacement draws one ``random()`` per event past the fill (Algorithm R: slot
+        ``floor(u * count)``, kept only when below ``reservoir_size``).
+        """
+        added = 0
+        size = self.reservoir_size
+        seen_by_trace = self._seen
+        draw = self._rng.random
+        trace_id: int | None = None
+        seen: set[int] = set()
+        cache: dict[tuple[str, str, Any], _Op | None] = {}  # (service, kind, field) -> op
+        guard = not self._unique_input
+        with self._lock:
+            for event in events:
+                meta = event.meta
+                d = meta.duration_ns
+                if d is None:
+                    d = duration_ns(event)
+                elif type(d) is not int:
+                    d = int(d)
+                if d <= 0:
+                    continue
+                if guard:
+                    if event.trace_id != trace_id:
+                        trace_id = event.trace_id
+                        found = seen_by_trace.get(trace_id)
+                        if found is None:
+                            found = seen_by_trace[trace_id] = set()
+                        seen = found
+                    if event.id in seen:
+                        self.duplicates += 1
+                        continue
+                kind = event.kind
+                field = _ARG_FIELD.get(kind)
+                arg = None if field is None else event.data.get(field)
+                try:
+                    op = cache[meta.service_name, kind, arg]
+                except KeyError:
+                    op = cache[meta.service_name, kind, arg] = self._op(meta.service_name, kind, field, arg)
+                except TypeError:  # an unhashable payload value (not from a valid event)
+                    op = self._op(meta.service_name, kind, field, arg)
+                if op is None:
+                    self.dropped_operations += 1
+                    continue
+                if guard:
+                    seen.add(event.id)
+                added += 1
+                op.count += 1
+                op.cached = None
+                sample = op.sample
+                if len(sample) < size:
+                    sample.append(d)
+                else:
+                    j = int(draw() * op.count)
+                    if j < size:
+                        sample[j] = d
+        return added
+
+    def _op(self, service: str, kind: str, field: str | None, arg: Any) -> _Op | None:
+        """The operation's state (created on first sight), None beyond ``max_operations``."""
+        key = (service, kind if field is None else f"{kind}({arg})")
+        op = self._ops.get(key)
+        if op is None and len(self._ops) < self.max_operations:
+            op = self._ops[key] = _Op()
+        return op
 
     def forget_trace(self, trace_id: int) -> None:
         """Drop the per-trace duplicate guard when a trace is evicted (its stats stay)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import struct
 import uuid
 from collections.abc import Callable, Iterator
 from importlib import resources
@@ -55,6 +56,7 @@ class PostgresStorage:
     """The durable log in PostgreSQL; see the module docstring for the ordering argument."""
 
     name = "postgres"
+    keeps_raw = True  # prepare() takes the events' JSON as received (BatchResult.raw)
 
     def __init__(
         self,
@@ -155,22 +157,31 @@ class PostgresStorage:
         except psycopg.OperationalError as exc:
             raise StorageUnavailable(f"PostgreSQL: {exc}") from exc
 
-    def prepare(self, events: list[Event]) -> _Prepared:
-        """Serialise COPY rows (the CPU-heavy part) before any lock is taken."""
-        rows: dict[int, bytes] = {}
-        ids: list[str] = []
+    def prepare(self, events: list[Event], raw: list[bytes] | None = None) -> _Prepared:
+        """Build the COPY rows (the CPU-heavy part) before any lock is taken.
+
+        With ``raw`` (each event's JSON text as received, aligned with ``events``) the body
+        column is that text; otherwise the event is serialised (``event_to_wire``).
+        """
+        texts = raw if raw is not None and len(raw) == len(events) else None
+        seen: set[int] = set()
+        unique: list[Event] = []
+        rows: list[bytes] = []
+        ids: list[bytes] = []
         writer = _RowWriter()
-        for event in events:
-            if event.id not in rows:
-                tail, id_text = writer.row(event)
-                rows[event.id] = tail
-                ids.append(id_text)
-        return _Prepared(events, rows, ids)
+        for i, event in enumerate(events):
+            n = event.id
+            if n in seen:
+                continue
+            seen.add(n)
+            unique.append(event)
+            rows.append(writer.row(event, writer.body(event) if texts is None else texts[i]))
+            ids.append(b"%032x" % n)  # PostgreSQL's uuid input takes 32 hex digits
+        return _Prepared(events, unique, rows, b",".join(ids).decode())
 
     def append(self, events: list[Event], prepared: _Prepared | None = None) -> AppendResult:
         if prepared is None or prepared.events is not events:
             prepared = self.prepare(events)
-        rows = prepared.rows
 
         def run(conn: psycopg.Connection[Any]) -> AppendResult:
             with conn.transaction():
@@ -179,22 +190,21 @@ class PostgresStorage:
                 head = pending.head
                 stored: set[int] = set()
                 if prepared.ids:
+                    # one array literal: psycopg would dump a list element by element
                     for (found,) in conn.execute(
-                        "SELECT id FROM raceway_events WHERE id = ANY(%s::uuid[])", (prepared.ids,)
+                        "SELECT id FROM raceway_events WHERE id = ANY(%s::uuid[])",
+                        ("{" + prepared.ids + "}",),
                     ):
                         stored.add(found.int)
-                new: list[Event] = []
-                seen: set[int] = set()
-                for event in events:
-                    if event.id in stored or event.id in seen:
-                        continue
-                    seen.add(event.id)
-                    new.append(event)
+                new, rows = prepared.unique, prepared.rows  # first occurrences in the batch
+                if stored:
+                    kept = [i for i, event in enumerate(new) if event.id not in stored]
+                    new, rows = [new[i] for i in kept], [rows[i] for i in kept]
                 if new:
-                    data = b"".join(
-                        b"%d%s" % (n, rows[event.id]) for n, event in enumerate(new, head + 1)
-                    )
-                    with conn.cursor().copy(f"COPY raceway_events {_COLUMNS} FROM STDIN") as copy:
+                    data = _copy_data(rows, head + 1)
+                    with conn.cursor().copy(
+                        f"COPY raceway_events {_COLUMNS} FROM STDIN (FORMAT BINARY)"
+                    ) as copy:
                         copy.write(data)
             # committed: only now does this process advance and report
             self._advance(pending)
@@ -206,6 +216,10 @@ class PostgresStorage:
     def catch_up(self) -> list[Event | Deletion]:
         def run(conn: psycopg.Connection[Any]) -> list[Event | Deletion]:
             with conn.transaction():
+                # Without the append lock a writer may commit between the statements below: in
+                # READ COMMITTED the rows could then run past the head read before them, and
+                # the next catch-up would return them again. One snapshot for all of them.
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 pending = self._pending(conn)
             self._advance(pending)
             return pending.ops
@@ -294,36 +308,50 @@ class _Pending:
 @dataclasses.dataclass
 class _Prepared:
     events: list[Event]
-    rows: dict[int, bytes]  # event id -> COPY text row without its leading seq
-    ids: list[str]
+    unique: list[Event]  # the first event of each id, in order
+    rows: list[bytes]  # their binary COPY rows without field count and seq
+    ids: str  # their ids, comma-separated (an array literal's inside)
 
 
-def _text(value: str) -> bytes:
-    """A COPY text-format field (backslash, tab, newline and carriage return escaped)."""
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value or "\0" in value:
-        value = (
-            value.replace("\\", "\\\\")
-            .replace("\t", "\\t")
-            .replace("\n", "\\n")
-            .replace("\r", "\\r")
-            .replace("\0", "\ufffd")  # PostgreSQL text cannot hold NUL
-        )
-    return value.encode()
+# COPY ... (FORMAT BINARY): a signature, flags and extension length, then per row the number of
+# fields and each field as a 4-byte length (-1: NULL) and its binary value; a -1 count ends it.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = b"\xff\xff"
+_SEQ = struct.Struct(">hiq")  # field count (8), then the seq field: length 8, int8
+_TIMESTAMP = struct.Struct(">iq")  # length 8, microseconds since 2000-01-01 UTC
+_LENGTH = struct.Struct(">i")
+_UUID_LENGTH = _LENGTH.pack(16)
+_NULL = _LENGTH.pack(-1)
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds
+
+
+def _micros(ns: int) -> int:
+    """Nanoseconds rounded to microseconds half to even, as PostgreSQL rounds timestamp input."""
+    q, r = divmod(ns, 1000)
+    if r > 500 or (r == 500 and q & 1):
+        q += 1
+    return q
 
 
 class _RowWriter:
-    """COPY rows of one batch: ``\\t<id>\\t<trace>\\t<parent>\\t<ts>\\t<kind>\\t<service>\\t<json>\\n``.
+    """Binary COPY rows of one batch (without their leading field count and seq).
 
-    The JSON is ``event_to_wire(event)`` (tests/unit/test_protocol_fastwire.py checks the bytes
-    are identical), built here with per-batch memos: trace ids, parent ids (usually the previous
-    event) and shared Metadata objects repeat within a batch and are formatted once. orjson never
-    emits raw control characters, so only backslashes need doubling in the JSON text.
+    Columns: id, trace_id, parent_id (uuid: 16 bytes), ts (timestamptz: microseconds since 2000,
+    PostgreSQL's own rounding), kind, service_name (text; a NUL, which text cannot hold, becomes
+    U+FFFD) and body (json: its text). Binary rows need no escaping and spare the database
+    parsing UUID and timestamp text. The body is the event's JSON text as received when the
+    caller has it (``PostgresStorage.prepare``), else ``event_to_wire(event)`` built here with
+    per-batch memos: trace ids, parent ids (usually the previous event) and shared Metadata
+    objects repeat within a batch and are formatted once (tests/unit/test_protocol_fastwire.py
+    checks the bytes equal ``orjson.dumps(event_to_wire(event))``).
     """
 
-    __slots__ = ("_uuids", "_metas")
+    __slots__ = ("_uuids", "_fields", "_texts", "_metas")
 
     def __init__(self) -> None:
         self._uuids: dict[int, str] = {}
+        self._fields: dict[int, bytes] = {}  # uuid -> length-prefixed binary field
+        self._texts: dict[str, bytes] = {}  # str -> length-prefixed binary field
         self._metas: dict[int, dict[str, Any]] = {}  # id(Metadata) -> wire dict (batch-local)
 
     def _uuid(self, n: int) -> str:
@@ -332,24 +360,34 @@ class _RowWriter:
             text = self._uuids[n] = uuid_str(n)
         return text
 
+    def _uuid_field(self, n: int) -> bytes:
+        field = self._fields.get(n)
+        if field is None:
+            field = self._fields[n] = _UUID_LENGTH + n.to_bytes(16, "big")
+        return field
+
+    def _text_field(self, value: str) -> bytes:
+        field = self._texts.get(value)
+        if field is None:
+            data = value.replace("\0", "\ufffd").encode()  # PostgreSQL text cannot hold NUL
+            field = self._texts[value] = _LENGTH.pack(len(data)) + data
+        return field
+
     def _meta(self, m: Metadata) -> dict[str, Any]:
         wire = self._metas.get(id(m))
         if wire is None:
             wire = self._metas[id(m)] = metadata_to_wire(m)
         return wire
 
-    def row(self, event: Event) -> tuple[bytes, str]:
-        """The COPY row of ``event`` without its leading seq, and the id text."""
+    def body(self, event: Event) -> bytes:
+        """``orjson.dumps(event_to_wire(event))`` with the batch memos."""
         id_text = uuid_str(event.id)
         self._uuids[event.id] = id_text  # the next event's parent, usually
-        trace = self._uuid(event.trace_id)
-        parent = None if event.parent_id is None else self._uuid(event.parent_id)
-        timestamp = format_timestamp(event.timestamp_ns)
         wire: dict[str, Any] = {
             "id": id_text,
-            "trace_id": trace,
-            "parent_id": parent,
-            "timestamp": timestamp,
+            "trace_id": self._uuid(event.trace_id),
+            "parent_id": None if event.parent_id is None else self._uuid(event.parent_id),
+            "timestamp": format_timestamp(event.timestamp_ns),
             "kind": {event.kind: event.data},
             "metadata": self._meta(event.meta),
             "causality_vector": [[c, n] for c, n in event.vc.items()],
@@ -361,22 +399,32 @@ class _RowWriter:
             if type(origin) is int:
                 ext = {**ext, "origin_trace": uuid_str(origin)}
             wire["raceway"] = ext
-        body = orjson.dumps(wire).replace(b"\\", b"\\\\")
-        return (
-            b"\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n"
-            % (
-                id_text.encode(),
-                trace.encode(),
-                parent.encode() if parent is not None else b"\\N",
-                timestamp.encode(),
-                _text(event.kind),
-                _text(event.meta.service_name),
+        return orjson.dumps(wire)
+
+    def row(self, event: Event, body: bytes) -> bytes:
+        """The binary COPY row of ``event`` with JSON text ``body``, without count and seq."""
+        parent = event.parent_id
+        return b"".join(
+            (
+                _UUID_LENGTH,
+                event.id.to_bytes(16, "big"),
+                self._uuid_field(event.trace_id),
+                _NULL if parent is None else self._uuid_field(parent),
+                _TIMESTAMP.pack(8, _micros(event.timestamp_ns) - _PG_EPOCH_US),
+                self._text_field(event.kind),
+                self._text_field(event.meta.service_name),
+                _LENGTH.pack(len(body)),
                 body,
-            ),
-            id_text,
+            )
         )
 
 
-def _copy_tail(event: Event) -> tuple[bytes, str]:
-    """One event's COPY row without its leading seq (see :class:`_RowWriter`) and the id text."""
-    return _RowWriter().row(event)
+def _copy_data(rows: list[bytes], first_seq: int) -> bytes:
+    """The whole ``COPY ... (FORMAT BINARY)`` stream: ``rows`` numbered from ``first_seq``."""
+    pack = _SEQ.pack
+    parts = [_COPY_HEADER]
+    for seq, row in enumerate(rows, first_seq):
+        parts.append(pack(8, 8, seq))
+        parts.append(row)
+    parts.append(_COPY_TRAILER)
+    return b"".join(parts)

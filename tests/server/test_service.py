@@ -49,3 +49,18 @@ def test_disabled_analyses_are_honoured() -> None:
     bundle = service.trace_bundle(trace)
     assert bundle["analysis"]["potential_races"] == 0 and bundle["anomalies"] == []
     assert service.anomalies(trace)["anomalies"] == []
+
+
+def test_baselines_count_each_stored_event_once() -> None:
+    """The service's baselines rely on the deduplicated log (no per-event id guard of their
+    own): a re-sent batch and duplicates inside a batch add no observations."""
+    service = Service(Config())
+    service.start(background=False)
+    trace = uuid.uuid4().int
+    events = [access(trace, "a/1", {"a/1": i + 1}, ts=time.time_ns() + i, duration_ns=1000 + i) for i in range(20)]
+    assert service.ingest(events + events[:5]).ingested == 20
+    assert service.ingest(events).duplicates == 20
+    stats = service.baselines.stats()
+    assert stats["observations"] == 20 and stats["duplicates"] == 0
+    assert service.baselines._seen == {}  # no per-trace id sets kept
+    service.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -555,12 +556,28 @@ def test_postgres_rows_hold_event_to_wire(evs: list[dict[str, Any]]) -> None:
     writer = postgres._RowWriter()
     for e in result.events:
         wire = event_to_wire(e)  # every accepted event can be written back (years 1-9999 UTC)
-        row, id_text = writer.row(e)
-        cols = row.split(b"\t")
-        assert id_text == wire["id"] and cols[1].decode() == wire["id"]
-        assert cols[2].decode() == wire["trace_id"] and cols[4].decode() == wire["timestamp"]
-        assert cols[3] == (b"\\N" if wire["parent_id"] is None else wire["parent_id"].encode())
-        assert cols[7] == orjson.dumps(wire).replace(b"\\", b"\\\\") + b"\n"
+        text = writer.body(e)
+        assert text == orjson.dumps(wire)
+        cols = binary_fields(writer.row(e, text))
+        assert cols[0] == uuid.UUID(wire["id"]).bytes and cols[1] == uuid.UUID(wire["trace_id"]).bytes
+        assert cols[2] == (None if wire["parent_id"] is None else uuid.UUID(wire["parent_id"]).bytes)
+        micros = int.from_bytes(cols[3], "big", signed=True) + 946_684_800_000_000
+        assert abs(micros * 1000 - e.timestamp_ns) <= 500
+        assert cols[4] == e.kind.encode()
+        assert cols[5] == e.meta.service_name.replace("\0", "\ufffd").encode()
+        assert cols[6] == text
+
+
+def binary_fields(row: bytes) -> list[bytes | None]:
+    """The fields of a binary COPY row (4-byte length, -1 for NULL, then the value)."""
+    out: list[bytes | None] = []
+    at = 0
+    while at < len(row):
+        n = int.from_bytes(row[at : at + 4], "big", signed=True)
+        at += 4
+        out.append(None if n < 0 else row[at : at + n])
+        at += max(n, 0)
+    return out
 
 
 @settings(max_examples=150, deadline=None)

@@ -248,14 +248,23 @@ if msgspec is not None:
     _decode = msgspec.json.Decoder(_Batch).decode
     _convert = msgspec.convert
 
+    class _RawBatch(msgspec.Struct, gc=False):
+        events: list[msgspec.Raw]
+
+    _decode_raw = msgspec.json.Decoder(_RawBatch).decode
+
 
 class _Decline(Exception):
     """Internal: the fast path cannot vouch for this batch; the precise parser takes it."""
 
 
-def parse_fast(body: Any) -> BatchResult | None:
+def parse_fast(body: Any, keep_raw: bool = False) -> BatchResult | None:
     """The parsed batch when every event is valid and decodes exactly as the precise parser's
-    would; ``None`` otherwise (the caller then runs the precise parser)."""
+    would; ``None`` otherwise (the caller then runs the precise parser).
+
+    ``keep_raw``: also return each event's JSON text as received (``BatchResult.raw``), for
+    storing the batch without serialising it again; parsing ``raw[i]`` gives ``events[i]``.
+    """
     if not available():
         return None
     tb = type(body)
@@ -273,9 +282,25 @@ def parse_fast(body: Any) -> BatchResult | None:
     except Exception:  # msgspec errors, UnicodeError for lone surrogates, RecursionError
         return None
     try:
-        return BatchResult(_events(batch.events), [])
+        events = _events(batch.events)
     except (_Bad, _Decline, RecursionError):
         return None
+    return BatchResult(events, [], _raw_texts(body, len(events)) if keep_raw else None)
+
+
+def _raw_texts(body: bytes | bytearray, count: int) -> list[bytes] | None:
+    """The JSON text of each event of ``body`` exactly as received (``None`` if not ``count``).
+
+    A second, shallow decode of the same bytes by msgspec (same duplicate-key rule as the typed
+    decode: the last ``"events"`` wins), so ``raw[i]`` is the text event ``i`` was decoded from.
+    """
+    try:
+        events = _decode_raw(body).events
+    except Exception:  # noqa: BLE001 - cannot happen after the typed decode; then no raw
+        return None
+    if len(events) != count:
+        return None
+    return [bytes(r) for r in events]
 
 
 def _events(raw: list[Any]) -> list[Event]:
@@ -284,6 +309,8 @@ def _events(raw: list[Any]) -> list[Event]:
     metas: dict[str, tuple[Any, Metadata]] = {}
     secs_get = _secs_cache.get
     unset = UNSET
+    convert = _convert
+    ValidationError = msgspec.ValidationError  # noqa: N806 - a local alias of the class
     for ev in raw:
         v = ev.timestamp
         # the precise parser's own fast path (events._event), then its full parser
@@ -306,10 +333,18 @@ def _events(raw: list[Any]) -> list[Event]:
             if len(data) != 5:
                 data = _state_change(data)
             v = data["old_value"]
-            if type(v) not in _PLAIN and not _exact(v):
+            tv = type(v)
+            if tv is int:  # _exact inlined for the common scalar
+                if not _I64_MIN <= v <= _U64:
+                    raise _Decline
+            elif tv not in _PLAIN and not _exact(v):
                 raise _Decline
             v = data["new_value"]
-            if type(v) not in _PLAIN and not _exact(v):
+            tv = type(v)
+            if tv is int:
+                if not _I64_MIN <= v <= _U64:
+                    raise _Decline
+            elif tv not in _PLAIN and not _exact(v):
                 raise _Decline
         else:
             i = 1
@@ -341,7 +376,14 @@ def _events(raw: list[Any]) -> list[Event]:
             vc = _max_vector(cv)
         x = ev.raceway
         if x is not None:
-            _extension(x)
+            # _extension's common case inlined: known keys only, no value/origin_trace
+            try:
+                convert(x, _Extension)
+            except ValidationError:
+                _extension(x)
+            else:
+                if "value" in x or "origin_trace" in x:
+                    _extension(x)
         p = ev.parent_id
         append(
             Event(

@@ -244,13 +244,21 @@ class BatchError(ValueError):
 
 
 class BatchResult:
-    """Valid events of a batch, in order, and one :class:`EventError` per rejected event."""
+    """Valid events of a batch, in order, and one :class:`EventError` per rejected event.
 
-    __slots__ = ("events", "errors")
+    ``raw``: when :func:`parse_batch` was asked to ``keep_raw`` and the fast path decoded the
+    batch (every event valid), the JSON text of each event exactly as received, aligned with
+    ``events``; otherwise ``None``.
+    """
 
-    def __init__(self, events: list[Event], errors: list[EventError]) -> None:
+    __slots__ = ("events", "errors", "raw")
+
+    def __init__(
+        self, events: list[Event], errors: list[EventError], raw: list[bytes] | None = None
+    ) -> None:
         self.events = events
         self.errors = errors
+        self.raw = raw
 
     def __repr__(self) -> str:
         return f"BatchResult(events={len(self.events)}, errors={len(self.errors)})"
@@ -980,19 +988,22 @@ def _gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def parse_batch(body: bytes | bytearray | memoryview | str | dict[str, Any]) -> BatchResult:
+def parse_batch(
+    body: bytes | bytearray | memoryview | str | dict[str, Any], keep_raw: bool = False
+) -> BatchResult:
     """Parse a ``POST /events`` body: valid events plus one error per invalid event.
 
     Raises :class:`BatchError` only when the body itself is unusable. A dict body is not
     modified (bytes/str bodies are decoded here and their objects reused without copying).
-    The cyclic GC is paused while the batch is decoded (see ``_gc_paused``).
+    The cyclic GC is paused while the batch is decoded (see ``_gc_paused``). ``keep_raw``: see
+    :class:`BatchResult` (a server stores those texts instead of serialising every event again).
     """
     with _gc_paused():
         if type(body) is not dict:
             # one msgspec decode for a fully valid batch; None: the precise parser decides
             from raceway_sdk.protocol._fastwire import parse_fast
 
-            fast = parse_fast(body)
+            fast = parse_fast(body, keep_raw)
             if fast is not None:
                 return fast
         raw, owned = _events_of(body)
