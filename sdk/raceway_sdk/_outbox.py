@@ -51,6 +51,7 @@ class Outbox:
         self._signalled = False
         self._started = False
         self._start_lock = _allocate_lock()
+        self._holder: int | None = None  # the thread handing events over right now
 
     def wake(self) -> None:
         """Ask the drainer to hand the events over (cheap when already asked)."""
@@ -69,8 +70,14 @@ class Outbox:
             pass
 
     def flush(self) -> None:
-        """Hand everything over now, from the calling thread; returns when the sink has it."""
+        """Hand everything over now, from the calling thread; returns when the sink has it.
+
+        From sink code run by a hand-over (an ``on_race`` callback, say) it returns at once:
+        that hand-over delivers everything anyway, and waiting for itself would hang.
+        """
         tid = _get_ident()
+        if tid == self._holder:
+            return
         flags = self._busy.get(tid, 0)
         self._busy[tid] = flags | 1
         try:
@@ -103,6 +110,7 @@ class Outbox:
     def _drain(self, block: bool) -> None:
         if not self._lock.acquire(block):
             return
+        self._holder = _get_ident()
         try:
             box = self.events
             while box:
@@ -124,4 +132,5 @@ class Outbox:
                 except BaseException:
                     self._count_errors(n)
         finally:
+            self._holder = None
             self._lock.release()

@@ -453,3 +453,29 @@ def test_a_lock_every_test_uses_forgets_the_tasks_of_earlier_tests(batch_sink: B
     finally:
         stop.set()
         left.join()
+
+
+def test_flush_from_sink_code_on_the_drainer_does_not_hang() -> None:
+    flushed: list[int] = []
+
+    class Reentrant(BatchSink):
+        def emit_batch(self, events: list[Any]) -> None:
+            super().emit_batch(events)
+            rec.flush()  # e.g. an on_race callback that reads results
+            flushed.append(len(events))
+
+    sink = Reentrant()
+    prev = rec.set_sink(sink)
+    try:
+        box = Box()
+        for i in range(rec._DRAIN_AT + 5):
+            rec.access(box, f"r{i}", "Write", K_SITE, i)
+        deadline = time.monotonic() + 10
+        while not flushed and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert flushed  # the drainer came back from its own flush()
+        rec.access(box, "last", "Write", K_SITE, 1)
+        rec.flush()  # this thread hands over, and the sink flushes from it again
+        assert len(sink.events) == rec._DRAIN_AT + 6
+    finally:
+        rec.set_sink(prev)
