@@ -553,9 +553,9 @@ def test_race_two_loops_in_two_threads():
         t.join()
 
 
-def test_norace_failing_stream_handoff_over_socketpair():
-    # Known miss: bytes through a socket order nothing yet (no send -> receive edge for
-    # asyncio/anyio streams), so the consumer's read-modify-write looks like a lost update.
+def test_norace_stream_handoff_over_socketpair():
+    # The bytes are the hand-off: the producer's write is ordered before the consumer's
+    # read-modify-write by the send -> receive edge of the socket pair.
     import socket
 
     box = Box()
@@ -625,3 +625,35 @@ def test_race_background_loop_call_soon_threadsafe_unwaited():
     with BackgroundLoop() as loop:
         loop.call_soon_threadsafe(on_loop)
         box.value = 2  # nothing orders this with the callback
+
+
+def test_race_write_after_send_over_socketpair():
+    # Only what the producer did before it sent is ordered before the consumer's receive: its
+    # write after the send races with the consumer's read-modify-write.
+    import socket
+
+    box = Box()
+
+    async def main():
+        a, b = socket.socketpair()
+        reader_a, writer_a = await asyncio.open_connection(sock=a)
+        reader_b, writer_b = await asyncio.open_connection(sock=b)
+
+        async def producer():
+            await asyncio.sleep(0)
+            writer_a.write(b"x")
+            await writer_a.drain()
+            box.value = 2
+
+        async def consumer():
+            await reader_b.readexactly(1)
+            seen = box.value
+            await asyncio.sleep(0)
+            box.value = seen + 1
+
+        await asyncio.gather(consumer(), producer())
+        for w in (writer_a, writer_b):
+            w.close()
+            await w.wait_closed()
+
+    asyncio.run(main())

@@ -51,8 +51,14 @@ class Recorder:
         cls = http.server.ThreadingHTTPServer if threaded else http.server.HTTPServer
         self.server = cls(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
+
+    def _serve(self) -> None:
+        from raceway_sdk import _recorder as rec
+
+        with rec.suspended():  # test harness: its own socket traffic is never recorded
+            self.server.serve_forever(0.05)
 
     def events(self) -> list[Event]:
         with self.lock:

@@ -2,7 +2,8 @@
 
 :func:`install` patches the thread world (:mod:`.threads`) and, when their modules are present,
 asyncio (:mod:`.aio`), anyio/trio (:mod:`.anyio_trio`) and the import-hook rewriter
-(:mod:`.rewrite`). :func:`uninstall` undoes all of it, last installed first.
+(:mod:`.rewrite`), plus HTTP clients (:mod:`.http_clients`) and socket byte streams
+(:mod:`.sockets`). :func:`uninstall` undoes all of it, last installed first.
 
 Libraries that are costly to import are patched when the code under test first imports them
 (:func:`when_imported`, a meta-path hook), never imported by :func:`install` itself.
@@ -32,7 +33,7 @@ __all__ = [
 
 #: optional parts, installed in this order after the thread patches
 # rewrite first: the others may import third-party modules (requests, urllib3) a user includes
-OPTIONAL = ("rewrite", "aio", "anyio_trio", "http_clients")
+OPTIONAL = ("rewrite", "aio", "anyio_trio", "http_clients", "sockets")
 
 _installed: list[Any] = []
 _skipped: dict[str, str] = {}
