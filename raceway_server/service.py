@@ -107,6 +107,16 @@ class Warmup:
         }
 
 
+def race_order(race: Any) -> tuple[int, int, tuple[str, str]]:
+    """Sort key of ``GET /api/races`` (newest first when reversed).
+
+    The later access's timestamp, then the trace and the race's pair of sites: all taken from
+    the events, so every process sharing a database orders the same races the same way (the
+    race ``id`` is a per-process sequence number and is not used).
+    """
+    return (max(race.first.timestamp_ns, race.second.timestamp_ns), race.trace_id, race.key)
+
+
 def _make_engine(on_race: Callable[[Any], None]) -> Any:
     from raceway_server.engine.core import Engine
 
@@ -425,15 +435,27 @@ class Service:
             return events, races, self.catalog.version
 
     def trace_bundle(self, trace_id: int) -> dict[str, Any]:
+        """The original's bundle plus ``races`` (full race records) and ``tasks`` (registry)."""
         from raceway_server.engine.analysis import analyze_trace
 
         events, races, version = self._trace_snapshot(trace_id)
         baselines = self.baselines if self.config.anomaly_detection else Baselines()
-        return self._cached(
-            ("bundle", trace_id),
-            lambda: analyze_trace(trace_id, events, races, self.engine.clock_of, baselines),
-            version,
-        )
+
+        def compute() -> dict[str, Any]:
+            bundle = analyze_trace(trace_id, events, races, self.engine.clock_of, baselines)
+            bundle["races"] = [race.to_dict() for race in races]
+            bundle["tasks"] = self._trace_tasks(trace_id, events)
+            return bundle
+
+        return self._cached(("bundle", trace_id), compute, version)
+
+    def _trace_tasks(self, trace_id: int, events: list[Event]) -> dict[str, Any]:
+        """The tasks that made the trace's events (as in the session export), by task id."""
+        known = self.engine.tasks(trace_id)
+        wanted = sorted({e.task for e in events})
+        if any(t not in known for t in wanted):
+            known = {**self.engine.tasks(), **known}  # a task first seen in another trace
+        return {t: known[t].to_dict() for t in wanted if t in known}
 
     def critical_path(self, trace_id: int) -> dict[str, Any]:
         events, _, version = self._trace_snapshot(trace_id)
@@ -494,9 +516,54 @@ class Service:
     def trace_page(
         self, page: int, page_size: int, min_events: int = 1, service: str | None = None
     ) -> tuple[int, list[dict[str, Any]]]:
+        """Summaries newest first, each with the ``race_count`` the engine reported for it."""
         self.refresh()
         with self._lock:
-            return self.catalog.trace_page(page, page_size, min_events, service)
+            return self.catalog.trace_page(page, page_size, min_events, service, self._race_count)
+
+    def _race_count(self, trace_id: int) -> int:
+        return len(self.engine.races(trace_id)) if self.config.race_detection else 0
+
+    def _ordered_races(self) -> list[Any]:
+        """Every race, newest first (:func:`race_order`), sorted once per catalog version."""
+        self.refresh()
+        with self._lock:
+            version = self.catalog.version
+            hit = self._cache.get("races")
+            if hit is not None and hit[0] == version:
+                return list(hit[1])
+            races = self.engine.races() if self.config.race_detection else []
+        # the sort runs outside the lock: ingestion continues meanwhile
+        return list(self._cached("races", lambda: sorted(races, key=race_order, reverse=True), version))
+
+    def race_page(
+        self,
+        page: int,
+        page_size: int,
+        trace_id: int | None = None,
+        variable: str | None = None,
+        severity: str | None = None,
+    ) -> dict[str, Any]:
+        """``GET /api/races`` data: one page of every trace's races, filtered, newest first."""
+        races = self._ordered_races()
+        if trace_id is not None:
+            races = [r for r in races if r.trace_id == trace_id]
+        if variable is not None:
+            races = [r for r in races if r.variable == variable]
+        by_severity: dict[str, int] = {}
+        for race in races:
+            by_severity[race.severity] = by_severity.get(race.severity, 0) + 1
+        if severity is not None:
+            races = [r for r in races if r.severity == severity]
+        start = (page - 1) * page_size
+        return {
+            "total_races": len(races),
+            "page": page,
+            "page_size": page_size,
+            "total_pages": -(-len(races) // page_size),
+            "by_severity": by_severity,
+            "races": [race.to_dict() for race in races[start : start + page_size]],
+        }
 
     def services(self) -> dict[str, Any]:
         self.refresh()
@@ -529,6 +596,11 @@ class Service:
         graph = self._service_graph()
         with self._lock:
             top = self.catalog.top_variables(10)
+        per_variable: dict[str, int] = {}
+        for race in self._ordered_races():
+            per_variable[race.variable] = per_variable.get(race.variable, 0) + 1
+        for row in top:
+            row["race_count"] = per_variable.get(row["variable"], 0)
         return {"top_variables": top, "top_service_calls": graph.top_calls(10)}
 
     def performance(self, limit: int) -> dict[str, Any]:

@@ -52,6 +52,7 @@ TRACE_SUMMARY = obj(
         "last_timestamp": STR,
         "service_count": INT,
         "services": arr(STR),
+        "race_count": INT,  # addition: races the engine reported for the trace
     }
 )
 WARMUP = obj(
@@ -145,6 +146,64 @@ ANALYSIS = obj(
         "race_details": arr(RACE_DETAIL),
     }
 )
+SEVERITY = {"type": "string", "enum": ["write-write", "lost-update", "read-write"]}
+RACE_ACCESS = obj(
+    {
+        "event_id": UUID,
+        "task": STR,
+        "task_name": STR,
+        "task_kind": STR,
+        "task_created_at": nullable(STR),
+        "task_stack": nullable(arr(ANY)),
+        "origin_trace": nullable(UUID),
+        "access_type": STR,
+        "location": STR,
+        "func": nullable(STR),
+        "stack": nullable(arr(ANY)),
+        "value": ANY,
+        "timestamp_ns": INT,
+        "vc": {"type": "object", "additionalProperties": INT},
+        "seg": nullable(INT),
+        "loop": nullable(STR),
+    }
+)
+RACE = obj(  # the engine's Race.to_dict()
+    {
+        "id": INT,
+        "trace_id": UUID,
+        "severity": SEVERITY,
+        "variable": STR,
+        "loc": STR,
+        "first": RACE_ACCESS,
+        "second": RACE_ACCESS,
+        "stale_read": nullable(RACE_ACCESS),
+        "explanation": STR,
+        "key": arr(STR),
+    }
+)
+TASK = obj(
+    {
+        "id": STR,
+        "name": STR,
+        "kind": STR,
+        "parent": nullable(STR),
+        "created_at": nullable(STR),
+        "stack": nullable(arr(ANY)),
+        "origin_trace": nullable(UUID),
+        "loop": nullable(STR),
+    }
+)
+RACE_PAGE = obj(
+    {
+        "total_races": INT,
+        "page": INT,
+        "page_size": INT,
+        "total_pages": INT,
+        "by_severity": {"type": "object", "additionalProperties": INT},
+        "races": arr(RACE),
+    }
+)
+SESSION = obj({"format": STR, "version": INT})
 BUNDLE = obj(
     {
         "trace_id": UUID,
@@ -154,6 +213,8 @@ BUNDLE = obj(
         "critical_path": nullable(CRITICAL_PATH),
         "anomalies": arr(ANOMALY),
         "dependencies": nullable(DEPENDENCIES),
+        "races": arr(RACE),  # addition: the full race records behind analysis.race_details
+        "tasks": {"type": "object", "additionalProperties": TASK},  # addition: who made the events
     }
 )
 CALLS = arr(obj({"to": STR, "total_calls": INT, "trace_count": INT}))
@@ -223,7 +284,15 @@ GLOBAL_RACES = obj(
 HOTSPOTS = obj(
     {
         "top_variables": arr(
-            obj({"variable": STR, "access_count": INT, "trace_count": INT, "services": arr(STR)})
+            obj(
+                {
+                    "variable": STR,
+                    "access_count": INT,
+                    "trace_count": INT,
+                    "services": arr(STR),
+                    "race_count": INT,  # addition: reported races on the variable
+                }
+            )
         ),
         "top_service_calls": arr(obj({"from_service": STR, "to_service": STR, "call_count": INT})),
     }
@@ -264,15 +333,22 @@ def op(
     return {"summary": summary, "tags": [tag], "parameters": params or [], "responses": responses}
 
 
-def _page_params(default_size: int) -> list[S]:
+def _page_params(default_size: int, what: str = "traces") -> list[S]:
     return [
         query("page", {"type": "integer", "minimum": 1, "default": 1}, "1-based page"),
         query(
             "page_size",
             {"type": "integer", "minimum": 1, "maximum": 1000, "default": default_size},
-            "traces per page (0 is a 400, not a crash)",
+            f"{what} per page (0 is a 400, not a crash)",
         ),
     ]
+
+
+ENVELOPE_PARAM = query(
+    "envelope",
+    {"type": "string", "enum": ["0", "1", "true", "false"], "default": "0"},
+    "1: answer inside the {success, data, error} envelope instead of the bare file",
+)
 
 
 def openapi_document() -> S:
@@ -323,6 +399,18 @@ def openapi_document() -> S:
                 ],
             )
         },
+        "/api/races": {
+            "get": op(
+                "Races of every trace (the engine's full records), newest first",
+                RACE_PAGE,
+                [
+                    *_page_params(20, "races"),
+                    query("trace_id", UUID, "only this trace's races"),
+                    query("variable", STR, "only races on this variable (exact name)"),
+                    query("severity", SEVERITY, "only this kind (by_severity still counts all kinds)"),
+                ],
+            )
+        },
         "/api/traces/{trace_id}": {
             "get": op("Events and every per-trace analysis", BUNDLE, [TRACE_ID])
         },
@@ -348,7 +436,7 @@ def openapi_document() -> S:
         },
         "/api/traces/{trace_id}/export": {
             "get": {
-                "summary": "Export one trace: session JSON, raw events, or a ShiViz log",
+                "summary": "Export one trace: session JSON, raw events, or a ShiViz log (bare file by default)",
                 "tags": ["export"],
                 "parameters": [
                     TRACE_ID,
@@ -357,6 +445,7 @@ def openapi_document() -> S:
                         {"type": "string", "enum": ["session", "events", "shiviz"], "default": "session"},
                         "export format",
                     ),
+                    ENVELOPE_PARAM,
                 ],
                 "responses": {
                     "200": {
@@ -433,10 +522,14 @@ def openapi_document() -> S:
                         "schema": arr(UUID),
                         "style": "form",
                         "explode": True,
-                    }
+                    },
+                    ENVELOPE_PARAM,
                 ],
                 "responses": {
-                    "200": {"description": "raceway-session v1", **_json(obj({"format": STR, "version": INT}))},
+                    "200": {
+                        "description": "raceway-session v1 (inside the envelope with envelope=1)",
+                        **_json({"anyOf": [SESSION, envelope(SESSION)]}),
+                    },
                     "default": {"description": "Error envelope", **_json(ERROR)},
                 },
             }

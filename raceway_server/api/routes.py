@@ -12,14 +12,17 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 import orjson
-from raceway_sdk.protocol.events import BatchError, parse_batch, parse_uuid, uuid_str
+from raceway_sdk.protocol.events import BatchError, dumps_batch, parse_batch, parse_uuid, uuid_str
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from raceway_server.api.export import session_document, shiviz_log
 from raceway_server.api.responses import ApiError, JSONResponse, ok
+from raceway_server.engine.analysis import SEVERITY_LABEL
 from raceway_server.service import NotFound, Service, Unavailable
+
+SEVERITIES = tuple(SEVERITY_LABEL)  # the engine's race kinds: write-write, lost-update, read-write
 
 _T = TypeVar("_T")
 MAX_PAGE_SIZE = 1000
@@ -44,6 +47,24 @@ def trace_param(request: Request) -> int:
         return parse_uuid(raw)
     except ValueError:
         raise ApiError(400, "Invalid trace ID format") from None
+
+
+def envelope_param(request: Request) -> bool:
+    """``?envelope=1``: an export inside the envelope instead of the bare downloadable file."""
+    raw = request.query_params.get("envelope")
+    if raw is None:
+        return False
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no", ""):
+        return False
+    raise ApiError(400, f"query parameter 'envelope' must be 1/true or 0/false, got {raw!r}")
+
+
+def _wrapped(document: bytes) -> bytes:
+    """An already serialised JSON document as the envelope's ``data`` (no re-parse)."""
+    return b'{"success":true,"data":' + document + b',"error":null}'
 
 
 async def call(fn: Callable[..., _T], *args: Any) -> _T:
@@ -147,6 +168,24 @@ class Handlers:
             }
         )
 
+    async def races(self, request: Request) -> Response:
+        page = int_param(request, "page", 1, 1, 10**9)
+        page_size = int_param(request, "page_size", 20, 1, MAX_PAGE_SIZE)
+        trace_id: int | None = None
+        raw = request.query_params.get("trace_id")
+        if raw is not None:
+            try:
+                trace_id = parse_uuid(raw)
+            except ValueError:
+                raise ApiError(400, f"query parameter 'trace_id' must be a UUID, got {raw!r}") from None
+        variable = request.query_params.get("variable")
+        severity = request.query_params.get("severity")
+        if severity is not None and severity not in SEVERITIES:
+            raise ApiError(
+                400, f"query parameter 'severity' must be one of {', '.join(SEVERITIES)}, got {severity!r}"
+            )
+        return ok(await call(self.service.race_page, page, page_size, trace_id, variable, severity))
+
     async def trace(self, request: Request) -> Response:
         return ok(await call(self.service.trace_bundle, trace_param(request)))
 
@@ -213,10 +252,15 @@ class Handlers:
     async def trace_export(self, request: Request) -> Response:
         trace_id = trace_param(request)
         fmt = request.query_params.get("format", "session")
+        if fmt not in ("session", "events", "shiviz"):
+            raise ApiError(400, f"query parameter 'format' must be session, events or shiviz, got {fmt!r}")
+        wrap = envelope_param(request)
         service = self.service
         if fmt == "shiviz":
             events = await call(service.trace_events, trace_id)
             text = await anyio.to_thread.run_sync(shiviz_log, events, service.engine.clock_of)
+            if wrap:
+                return ok(text)
             return Response(
                 text,
                 media_type="text/plain; charset=utf-8",
@@ -224,12 +268,9 @@ class Handlers:
             )
         if fmt == "events":
             events = await call(service.trace_events, trace_id)
-            from raceway_sdk.protocol.events import dumps_batch
-
-            return Response(dumps_batch(events), media_type="application/json")
-        if fmt == "session":
-            return await self._session([trace_id])
-        raise ApiError(400, f"query parameter 'format' must be session, events or shiviz, got {fmt!r}")
+            body = await anyio.to_thread.run_sync(dumps_batch, events)
+            return Response(_wrapped(body) if wrap else body, media_type="application/json")
+        return await self._session([trace_id], wrap)
 
     async def session_export(self, request: Request) -> Response:
         raw = request.query_params.getlist("trace_id")
@@ -239,9 +280,9 @@ class Handlers:
                 ids = [parse_uuid(r) for r in raw]
             except ValueError:
                 raise ApiError(400, "query parameter 'trace_id' must be a UUID") from None
-        return await self._session(ids)
+        return await self._session(ids, envelope_param(request))
 
-    async def _session(self, trace_ids: list[int] | None) -> Response:
+    async def _session(self, trace_ids: list[int] | None, wrap: bool = False) -> Response:
         service = self.service
 
         def work() -> bytes:
@@ -250,7 +291,7 @@ class Handlers:
             return orjson.dumps(doc, default=str)
 
         body = await call(work)
-        return Response(body, media_type="application/json")
+        return Response(_wrapped(body) if wrap else body, media_type="application/json")
 
 
 def api_routes(handlers: Handlers, live_endpoint: Callable[..., Any]) -> list[Route]:
@@ -260,6 +301,7 @@ def api_routes(handlers: Handlers, live_endpoint: Callable[..., Any]) -> list[Ro
         Route("/status", h.status, methods=["GET"]),
         Route("/events", h.events, methods=["POST"]),
         Route("/api/traces", h.traces, methods=["GET"]),
+        Route("/api/races", h.races, methods=["GET"]),
         Route("/api/traces/{trace_id}", h.trace, methods=["GET"]),
         Route("/api/traces/{trace_id}/audit-trail/{variable:path}", h.audit_trail, methods=["GET"]),
         Route("/api/traces/{trace_id}/critical-path", h.critical_path, methods=["GET"]),

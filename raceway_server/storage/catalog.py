@@ -13,7 +13,7 @@ import datetime as _dt
 import math
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from raceway_sdk.protocol.events import Event
@@ -219,9 +219,18 @@ class Catalog:
         return self._sorted[1]
 
     def trace_page(
-        self, page: int, page_size: int, min_events: int = 1, service: str | None = None
+        self,
+        page: int,
+        page_size: int,
+        min_events: int = 1,
+        service: str | None = None,
+        race_count: Callable[[int], int] | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
-        """(total matching traces, the summaries of one page)."""
+        """(total matching traces, the summaries of one page).
+
+        ``race_count(trace_id)`` adds each summary's ``race_count`` (the engine keeps the races;
+        the catalog only asks for the page's traces).
+        """
         self._index()
         traces = self.sorted_traces()
         if service is not None:
@@ -231,7 +240,13 @@ class Catalog:
         if min_events > 1:
             traces = [t for t in traces if len(t.events) >= min_events]
         start = (page - 1) * page_size
-        return len(traces), [t.summary() for t in traces[start : start + page_size]]
+        rows = []
+        for info in traces[start : start + page_size]:
+            row = info.summary()
+            if race_count is not None:
+                row["race_count"] = race_count(info.trace_id)
+            rows.append(row)
+        return len(traces), rows
 
     def service_list(self) -> list[dict[str, Any]]:
         self._index()

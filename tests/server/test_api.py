@@ -116,7 +116,8 @@ def test_services_and_system_views(server: RunningServer) -> None:
     assert deps == {"service_name": "alpha", "calls_to": [], "called_by": []}
     hot = data(get(server, "/api/distributed/hotspots"))
     assert hot["top_variables"][0] == {
-        "variable": "counter", "access_count": 6, "trace_count": 3, "services": ["alpha", "beta"]
+        "variable": "counter", "access_count": 6, "trace_count": 3, "services": ["alpha", "beta"],
+        "race_count": 3,  # one write-write race per racing trace
     }
     assert data(get(server, "/api/distributed/edges")) == {"total_edges": 0, "edges": []}
 

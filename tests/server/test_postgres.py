@@ -116,12 +116,48 @@ def test_two_processes_sharing_one_database_agree(serve: Callable[..., RunningSe
         other = b if target is a else a
         assert httpx.post(other.url + "/events", content=body(events[1:])).status_code == 200
     for path in ["/api/traces?page_size=50", "/api/services", "/api/distributed/global-races",
-                 "/api/distributed/hotspots", f"/api/traces/{uuid_str(traces[0])}"]:
+                 "/api/distributed/hotspots", f"/api/traces/{uuid_str(traces[0])}",
+                 "/api/races?page_size=4", "/api/races?page=2&page_size=4",
+                 f"/api/races?trace_id={uuid_str(traces[2])}"]:
         got_a = httpx.get(a.url + path).json()["data"]
         got_b = httpx.get(b.url + path).json()["data"]
         assert got_a == got_b, path
     bundle = httpx.get(f"{a.url}/api/traces/{uuid_str(traces[3])}").json()["data"]
-    assert bundle["analysis"]["potential_races"] == 1
+    assert bundle["analysis"]["potential_races"] == 1 and len(bundle["races"]) == 1
+    listing = httpx.get(b.url + "/api/traces?page_size=50").json()["data"]["traces"]
+    assert {t["trace_id"]: t["race_count"] for t in listing} == {uuid_str(t): 1 for t in traces}
+    races = httpx.get(b.url + "/api/races?page_size=50").json()["data"]
+    assert races["total_races"] == 6 and {r["trace_id"] for r in races["races"]} == {uuid_str(t) for t in traces}
+
+
+def test_race_list_pages_agree_across_processes_and_restarts(
+    serve: Callable[..., RunningServer], pg_url: str
+) -> None:
+    a, b = serve(**_pg(pg_url)), serve(**_pg(pg_url))
+    base = 1_790_000_000_000_000_000
+    made = []
+    for n in range(5):  # timestamps decide the order, not which process received the events
+        trace = uuid.uuid4().int
+        made.append(trace)
+        events = [access(trace, "t/1", {"t/1": 1}, f"v{n}", "Write", 10, ts=base + n * 100),
+                  access(trace, "t/2", {"t/2": 1}, f"v{n}", "Read", 20, ts=base + n * 100 + 5)]
+        target = (a, b)[(n * 3) % 2]
+        assert httpx.post(target.url + "/events", content=body(events[::-1])).status_code == 200
+
+    def pages(server: RunningServer) -> list[list[str]]:
+        return [[r["trace_id"] for r in httpx.get(server.url + "/api/races",
+                                                  params={"page": p, "page_size": 2}).json()["data"]["races"]]
+                for p in (1, 2, 3)]
+
+    expected = [[uuid_str(t) for t in made[::-1][i:i + 2]] for i in (0, 2, 4)]
+    assert pages(a) == pages(b) == expected
+    only = httpx.get(a.url + "/api/races", params={"variable": "v3", "severity": "read-write"}).json()["data"]
+    assert [r["trace_id"] for r in only["races"]] == [uuid_str(made[3])]
+    a.stop()
+    restarted = serve(**_pg(pg_url))
+    assert pages(restarted) == expected
+    whole = httpx.get(restarted.url + "/api/races").json()["data"]["races"]
+    assert whole == httpx.get(b.url + "/api/races").json()["data"]["races"]
 
 
 def test_retention_by_count_and_age_is_enforced_everywhere(pg_url: str) -> None:

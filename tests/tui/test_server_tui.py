@@ -202,29 +202,33 @@ def test_cli_plain_summary_against_raceway_serve() -> None:
     assert "Traceback" not in gone.stderr
 
 
-def test_race_flags_are_fetched_within_a_budget(serve: Callable[..., LiveServer],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    import raceway_server.tui.server_source as server_source
-
+def test_race_flags_and_reports_come_from_the_api(serve: Callable[..., LiveServer]) -> None:
+    """No probing: the first snapshot knows every trace's race count (``race_count``), the
+    dashboard's races and severities (``/api/races``) and the hotspot races; opening a trace
+    reads the full reports and tasks from the bundle alone, the same as the session export."""
     server = serve()
     shops = [shop_trace() for _ in range(3)]
-    server.post(body(shops))
-    monkeypatch.setattr(server_source, "PROBE_EVENT_BUDGET", 6)  # one 5-event trace per refresh
+    quiet = quiet_trace()
+    server.post(body([*shops, quiet]))
     source = ServerSource(server.url)
-    counts = []
-    for _ in range(3):
-        snap = source.snapshot()
-        counts.append(sorted((r.race_count is None, r.race_count or 0) for r in snap.traces))
-        if any(r.race_count is None for r in snap.traces):
-            assert any("follow on the next refreshes" in n for n in snap.notes)
-    assert counts == [[(False, 1), (True, 0), (True, 0)], [(False, 1), (False, 1), (True, 0)],
-                      [(False, 1), (False, 1), (False, 1)]]
-    fresh = ServerSource(server.url)
-    monkeypatch.setattr(server_source, "PROBE_EVENT_BUDGET", 0)
-    assert all(r.race_count is None for r in fresh.snapshot().traces)
-    detail = fresh.trace(shops[0].id)  # opening a trace tells its races
+    snap = source.snapshot()
+    assert {r.trace_id: r.race_count for r in snap.traces} == {**{s.id: 1 for s in shops}, quiet.id: 0}
+    assert snap.totals["races"] == 3 and snap.totals["racing_traces"] == 3
+    assert snap.totals["by_severity"] == {"write-write": 3}
+    assert [h["races"] for h in snap.hotspots if h["variable"] == "orders"] == [3]
+    assert [h["races"] for h in snap.hotspots if h["variable"] == "stock"] == [0]
+    assert snap.notes == []
+    listed = httpx.get(server.url + "/api/races").json()["data"]["races"]
+    assert [(r["trace_id"], r["id"]) for r in snap.recent_races] == [(r["trace_id"], r["id"]) for r in listed]
+    assert all(r["test"] == f"trace:{r['trace_id']}" and r["status"] == "new" for r in snap.recent_races)
+
+    detail = source.trace(shops[0].id)
+    export = httpx.get(f"{server.url}/api/traces/{shops[0].id}/export").json()
+    assert detail.races == export["races"]  # identical to what the session export reports
+    assert detail.tasks == export["traces"][shops[0].id]["tasks"]
     assert len(detail.races) == 1 and detail.races[0]["variable"] == "orders"
-    assert {r.trace_id: r.race_count for r in fresh.snapshot().traces}[shops[0].id] == 1
+    names = {detail.races[0][side]["task"].rsplit("/", 1)[1] for side in ("first", "second")}
+    assert names == {"handler-1", "handler-2"}
 
 
 @pytest.mark.asyncio
