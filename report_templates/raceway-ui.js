@@ -90,10 +90,16 @@
       if (app.status) app.status.traces_active++;
       var known = app.traces.some(function (t) { return t.trace_id === data.trace_id; });
       var fits = (data.event_count || 0) >= app.minEvents && (!app.service || (data.services || []).indexOf(app.service) >= 0);
-      if (!known && fits) { data.fresh = true; app.traces.unshift(data); app.total++; if (current.page === "traces") renderTraceRows(); }
+      if (!known && fits) {
+        data.fresh = true; data.race_count = (data.race_count || 0) + (app.raceCounts[data.trace_id] || 0);
+        delete app.raceCounts[data.trace_id];
+        app.traces.unshift(data); app.total++; if (current.page === "traces") renderTraceRows();
+      }
     } else if (kind === "race") {
       app.races.unshift(data);
-      app.raceCounts[data.trace_id] = (app.raceCounts[data.trace_id] || 0) + 1;
+      var row = app.traces.filter(function (t) { return t.trace_id === data.trace_id; })[0];
+      if (row) row.race_count = (row.race_count || 0) + 1;  // the server's count, plus what arrived live
+      else app.raceCounts[data.trace_id] = (app.raceCounts[data.trace_id] || 0) + 1;  // its row comes later
       toast("New " + data.severity + " race on " + data.variable);
       if (current.page === "traces") renderTraceRows();
       if (current.page === "races") renderLiveRaces();
@@ -141,7 +147,7 @@
       : "api/traces?page_size=" + PAGE + "&page=" + app.page + "&min_events=" + app.minEvents;
   }
   function loadTraces(reset) {
-    if (reset) { app.page = 1; app.traces = []; }
+    if (reset) { app.page = 1; app.traces = []; app.raceCounts = {}; }
     return api(traceUrl()).then(function (d) {
       var rows = d.traces.filter(function (t) { return t.event_count >= app.minEvents; });
       app.traces = app.traces.concat(rows.filter(function (t) { return !app.traces.some(function (o) { return o.trace_id === t.trace_id; }); }));
@@ -156,7 +162,7 @@
     if (!listBox) return;
     var rows = visibleTraces();
     R.clear(listBox).appendChild(R.table(["trace", "events", "services", "first event", "last event", "races"], rows.map(function (t) {
-      var n = app.raceCounts[t.trace_id] || 0;
+      var n = t.race_count || 0;
       return [el("a", { href: "#/traces/" + t.trace_id, "class": "trace-link", text: t.trace_id }), t.event_count, (t.services || []).join(", "),
         t.first_timestamp, t.last_timestamp, n ? el("span", { "class": "sev sev-write-write", text: String(n) }) : ""];
     }), "grid trace-table"));

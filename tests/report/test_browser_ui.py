@@ -69,6 +69,12 @@ def test_login_list_live_refresh_and_trace_view(browser: Browser, locked: Any) -
         page.click("form.login button[type=submit]")
         loaded(page, "traces")
         assert page.eval("document.querySelectorAll('.trace-table tbody tr').length") == 1
+        # races found before the page opened are counted too (the server's race_count)
+        listed = httpx.get(locked.url + "/api/traces", headers={"X-Raceway-Key": KEY}).json()
+        count = listed["data"]["traces"][0]["race_count"]
+        assert count >= 1
+        cell = "document.querySelector('.trace-table tbody tr td:last-child').textContent"
+        assert page.eval(cell) == str(count)
         page.wait_for("document.querySelector('#ui-status .live-dot.on')")
         # live refresh: a trace ingested after the page loaded appears without a reload
         hostile = hostile_trace(ids, 2)
