@@ -999,10 +999,12 @@ def _access_slow(
             cached = _new_loc(ent, key, site)
         sink = _sink
         owner = ent.owner
-        if owner is not None and (owner is not state or site.name or state.loop is not None):
+        if owner is not None and (
+            owner is not state or site.name or state.loop is not None or not _defer_private
+        ):
             # a second task (or an access that is never held back): what the first task held
             # back goes first, in its program order
-            if owner is not state:
+            if owner is not state or not _defer_private:
                 ent.owner = None
             pend = ent.pend
             if pend:
