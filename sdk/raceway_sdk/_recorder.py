@@ -994,9 +994,6 @@ def _access_slow(
         seen = state.seen
         if skey in seen:
             return
-        cached = ent.locs.get(key)
-        if cached is None:
-            cached = _new_loc(ent, key, site)
         sink = _sink
         owner = ent.owner
         if owner is not None and (
@@ -1010,6 +1007,10 @@ def _access_slow(
             if pend:
                 _emit_pending(ent, pend)
             owner = None
+        if owner is None:  # named when emitted: held-back accesses are named then
+            cached = ent.locs.get(key)
+            if cached is None:
+                cached = _new_loc(ent, key, site)
         if site.name or state.loop is not None:
             _record(state, cached[0], cached[1], key, ent.name, access_type, site, value, up=up)
         elif sink is not None:
@@ -1045,6 +1046,7 @@ def _access_slow(
                         _emit_pending(ent, pend)  # shared meanwhile, or too many: emit now
                     seen[skey] = True
                     return
+                cached = ent.locs.get(key) or _new_loc(ent, key, site)  # (never: no list)
             if value is _NOVALUE:
                 new_value = None
                 ext: dict[str, Any] = {
