@@ -276,6 +276,37 @@ def test_condition_notify_wakes_in_order(lock_kind, sink) -> None:
     assert ordered(w, r)
 
 
+def test_internal_conditions_stay_plain_and_user_subclasses_are_instrumented(sink) -> None:
+    q = queue.Queue()
+    assert type(q.not_empty) is threads._raw_condition  # no wrapper on a queue's notify
+    assert isinstance(q.not_empty, threading.Condition)  # while threading.Condition is ours
+    assert type(threading.Event()._cond) is threads._raw_condition
+
+    class Mine(threading.Condition):
+        pass
+
+    s = Shared()
+    cond = Mine()
+    assert isinstance(cond, threads.InstrumentedCondition) and cond._raceway_on
+    assert isinstance(cond._lock, threads.InstrumentedRLock)
+    got: list[int] = []
+
+    def consumer() -> None:
+        with cond:
+            cond.wait_for(lambda: got, timeout=5)
+        read(s)
+
+    def producer() -> None:
+        write(s)
+        with cond:
+            got.append(1)
+            cond.notify()
+
+    run_threads(consumer, producer)
+    w, r = accesses(sink, s)
+    assert ordered(w, r)
+
+
 def test_condition_timeout_without_notify_is_concurrent(sink) -> None:
     s = Shared()
     cond = threading.Condition(threads._raw_allocate_lock())  # raw lock: only notify -> wake counts
@@ -650,9 +681,7 @@ PATCHED = [
     (threading, "Lock"),
     (threading, "RLock"),
     (_thread, "allocate_lock"),
-    (threading.Condition, "__init__"),
-    (threading.Condition, "notify"),
-    (threading.Condition, "wait"),
+    (threading, "Condition"),
     (threading.Semaphore, "__init__"),
     (threading.Semaphore, "acquire"),
     (threading.Semaphore, "__enter__"),

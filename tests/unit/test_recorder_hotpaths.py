@@ -227,17 +227,20 @@ def test_instrumented_lock_events_name_the_user_line() -> None:
 
 
 def test_method_patches_keep_name_signature_and_restore_exactly() -> None:
-    original = vars(queue.Queue)["_put"], vars(threading.Condition)["notify"]
+    original = vars(queue.Queue)["_put"], vars(threading.Semaphore)["release"]
+    condition = threading.Condition
     signature = inspect.signature(queue.Queue.put)
     threads.install()
     try:
         patched = vars(queue.Queue)["_put"]
         assert patched is not original[0] and patched.__wrapped__ is original[0]
         assert patched.__name__ == "_put" and inspect.signature(queue.Queue.put) == signature
-        assert vars(threading.Condition)["notify"].__wrapped__ is original[1]
+        assert vars(threading.Semaphore)["release"].__wrapped__ is original[1]
+        assert threading.Condition is threads.InstrumentedCondition
     finally:
         threads.uninstall()
-    assert (vars(queue.Queue)["_put"], vars(threading.Condition)["notify"]) == original
+    assert (vars(queue.Queue)["_put"], vars(threading.Semaphore)["release"]) == original
+    assert threading.Condition is condition
 
 
 def test_site_cache_holds_weakrefable_containers_weakly(snippet) -> None:

@@ -55,6 +55,7 @@ __all__ = [
     "uninstall",
     "is_installed",
     "Patches",
+    "InstrumentedCondition",
     "InstrumentedLock",
     "InstrumentedRLock",
 ]
@@ -379,28 +380,44 @@ def _is_on(instance: Any) -> bool:
     return d is not None and _ON in d
 
 
-def _condition_init(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    user = not _created_internally(2, instance)
-    if user and (args[0] if args else kwargs.get("lock")) is None:
-        # the default lock of a user's Condition is the user's lock: instrument it
-        args, kwargs = (), dict(kwargs, lock=InstrumentedRLock._make())
-    result = wrapped(*args, **kwargs)
-    if user:
-        instance.__dict__[_ON] = True
-    return result
+_raw_condition = threading.Condition
 
 
-def _condition_notify(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    if _is_on(instance):
-        rec.release(instance, "threading.Condition")
-    return wrapped(*args, **kwargs)
+class InstrumentedCondition(_raw_condition, metaclass=_FactoryMeta):
+    """``threading.Condition`` while installed: notify -> the waiter that wakes up.
 
+    Conditions the standard library or raceway create for their own use (every ``Queue`` has
+    three, every ``Event`` one) come out as plain ``Condition`` objects: no wrapper runs when
+    a queue notifies its consumers. A user's condition without a lock gets an instrumented
+    ``RLock``, so its lock orders too.
+    """
 
-def _condition_wait(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    woke = wrapped(*args, **kwargs)
-    if woke and _is_on(instance):
-        rec.acquire(instance, "threading.Condition")
-    return woke
+    _raw_type = _raw_condition
+    _raceway_on = False
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is InstrumentedCondition and _created_internally():
+            return _raw_condition(*args, **kwargs)
+        return super().__new__(cls)
+
+    def __init__(self, lock: Any = None) -> None:
+        # a subclass (defined while installed) may still be a library's own
+        user = type(self) is InstrumentedCondition or not _created_internally(2, self)
+        if user and lock is None:
+            lock = InstrumentedRLock._make()
+        super().__init__(lock)
+        self._raceway_on = user
+
+    def notify(self, n: int = 1) -> None:
+        if self._raceway_on:
+            rec.release(self, "threading.Condition", None, 1)
+        _raw_condition.notify(self, n)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        woke = _raw_condition.wait(self, timeout)
+        if woke and self._raceway_on:
+            rec.acquire(self, "threading.Condition", None, 1)
+        return woke
 
 
 def _make_release(lock_type: str) -> Any:
@@ -859,10 +876,7 @@ def install(third_party_sync: bool = False) -> None:
         p.replace(threading, "RLock", InstrumentedRLock)
         p.replace(_thread, "allocate_lock", InstrumentedLock)
 
-        C = threading.Condition
-        p.wrap(C, "__init__", _condition_init)
-        p.wrap(C, "notify", _condition_notify)
-        p.wrap(C, "wait", _condition_wait)
+        p.replace(threading, "Condition", InstrumentedCondition)
 
         S = threading.Semaphore
         p.wrap(S, "__init__", _mark_if_user)
