@@ -188,6 +188,25 @@ def test_set_and_deque(mod) -> None:
     assert ("set[1]", "Read") in got
 
 
+def test_iterating_a_fresh_slice_or_display_records_only_the_slice(mod) -> None:
+    src = (
+        "def walk(lst):\n"
+        "    a = [x for x in lst[::2]]\n"  # line 2: the slice reads lst; its copy is nobody's
+        "    b = sum(x for x in [1, 2])\n"  # line 3: a display: nothing shared
+        "    for x in lst:\n"  # line 4: iterating the shared list itself is a read
+        "        pass\n"
+        "    return a, b\n"
+    )
+    ns: dict[str, Any] = {"__name__": "s3", "__file__": "/snippets/s3.py"}
+    exec(rewrite.rewrite_source(src, "/snippets/s3.py"), ns)
+    lst = [1, 2, 3]
+    with recorded() as sink:
+        assert ns["walk"](lst) == ([1, 3], 3)
+    got = [(e.data["variable"], e.data["location"]) for e in sink.accesses()]
+    assert got == [("list[*]", "/snippets/s3.py:2"), ("list[*]", "/snippets/s3.py:4")]
+    assert len({e.ext["loc"] for e in sink.accesses()}) == 1  # both are `lst`, not a copy
+
+
 def test_unpacking_reads_whole_container(mod) -> None:
     lst, d = [1, 2, 3], {"k": 1}
     with recorded() as sink:

@@ -270,6 +270,19 @@ def _name(id_: str) -> ast.Name:
 _CACHED = frozenset({"ga", "sa", "auga", "gi", "si", "augi", "cn", "gl", "gs", "cl", "cs"})
 
 
+def _fresh(expr: ast.expr) -> bool:
+    """``expr`` always makes a new object that nothing else holds (a slice of a built-in
+    sequence, a display, a comprehension): iterating it cannot race, so it is not recorded.
+    The slice itself still reads its container."""
+    if isinstance(expr, ast.Subscript):
+        return isinstance(expr.slice, ast.Slice)
+    return isinstance(
+        expr,
+        (ast.List, ast.Tuple, ast.Set, ast.Dict, ast.ListComp, ast.SetComp, ast.DictComp,
+         ast.GeneratorExp, ast.Constant, ast.JoinedStr),
+    )
+
+
 def _hook(name: str, *args: ast.expr) -> ast.Call:
     """A call of hook ``name``; cached hooks also get the site's cache slot ``_rw@c<i>``."""
     params = list(args)
@@ -452,15 +465,17 @@ class _Rewriter(ast.NodeTransformer):
     def _comp(self, node: Any) -> ast.expr:
         gens = node.generators
         first = gens[0]
+        fresh = _fresh(first.iter)
         first.iter = self.visit(first.iter)
-        if not first.is_async:
+        if not first.is_async and not fresh:
             first.iter = ast.copy_location(_hook("it", first.iter, self.site(first.iter, "item")), first.iter)
         outer, self.scope = self.scope, self.scopes[id(node)]
         for i, gen in enumerate(gens):
             gen.target = self.visit(gen.target)
             if i:
+                fresh = _fresh(gen.iter)
                 gen.iter = self.visit(gen.iter)
-                if not gen.is_async:
+                if not gen.is_async and not fresh:
                     gen.iter = ast.copy_location(_hook("it", gen.iter, self.site(gen.iter, "item")), gen.iter)
             gen.ifs = [self.visit(c) for c in gen.ifs]
         for field in ("elt", "key", "value"):
@@ -713,8 +728,9 @@ class _Rewriter(ast.NodeTransformer):
         return ast.Name(tmp, ast.Store()), stores
 
     def visit_For(self, node: Any) -> Any:
+        fresh = _fresh(node.iter)
         node.iter = self.visit(node.iter)
-        if isinstance(node, ast.For):
+        if isinstance(node, ast.For) and not fresh:
             node.iter = ast.copy_location(_hook("it", node.iter, self.site(node.iter, "item")), node.iter)
         node.target, pre = self._bind_target(node.target, node)
         node.body = self._located(pre, node) + self._body(node.body)
