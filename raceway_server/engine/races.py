@@ -159,13 +159,6 @@ class LocState:
         return out
 
 
-def _contains(entries: list[Entry], x: Entry) -> bool:
-    for e in entries:
-        if e is x:
-            return True
-    return False
-
-
 def _weight(entry: Entry) -> int:
     return sum(entry[1].values())
 
@@ -176,13 +169,18 @@ def _put(st: LocState, y: Entry, conc: list[Entry] | None) -> None:
     ``conc`` holds the frontier entries concurrent with ``y``; every other entry of ``y``'s key
     happened before ``y``.
     """
+    # ``e in conc``: a C-level scan that tries identity first; two entries are equal only when
+    # they describe the same access (``ref`` names its event)
     key = y[8]
     old = st.newest(key)
     more = st.more
     if more is not None:
-        kept = [e for e in more if e[8] != key or (conc is not None and _contains(conc, e))]
+        if conc is None:
+            kept = [e for e in more if e[8] != key]
+        else:
+            kept = [e for e in more if e[8] != key or e in conc]
         more = kept or None
-    if old is not None and conc is not None and _contains(conc, old):
+    if old is not None and conc is not None and old in conc:
         if more is None:
             more = [old]
         else:
