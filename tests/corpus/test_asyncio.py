@@ -553,36 +553,40 @@ def test_race_two_loops_in_two_threads():
         t.join()
 
 
-def test_norace_stream_handoff_over_socketpair():
-    # The bytes are the hand-off: the producer's write is ordered before the consumer's
-    # read-modify-write by the send -> receive edge of the socket pair.
+def _over_a_socketpair(producer, consumer):
+    """Run ``producer(writer)`` and ``consumer(reader)`` on the two ends of a socket pair."""
     import socket
-
-    box = Box()
 
     async def main():
         a, b = socket.socketpair()
-        reader_a, writer_a = await asyncio.open_connection(sock=a)
+        _, writer_a = await asyncio.open_connection(sock=a)
         reader_b, writer_b = await asyncio.open_connection(sock=b)
-
-        async def producer():
-            await asyncio.sleep(0)
-            box.value = 2
-            writer_a.write(b"x")
-            await writer_a.drain()
-
-        async def consumer():
-            await reader_b.readexactly(1)
-            seen = box.value
-            await asyncio.sleep(0)
-            box.value = seen + 1
-
-        await asyncio.gather(consumer(), producer())
+        await asyncio.gather(consumer(reader_b), producer(writer_a))
         for w in (writer_a, writer_b):
             w.close()
             await w.wait_closed()
 
     asyncio.run(main())
+
+
+def test_norace_stream_handoff_over_socketpair():
+    # The bytes are the hand-off: the producer's write is ordered before the consumer's
+    # read-modify-write by the send -> receive edge of the socket pair.
+    box = Box()
+
+    async def producer(writer):
+        await asyncio.sleep(0)
+        box.value = 2
+        writer.write(b"x")
+        await writer.drain()
+
+    async def consumer(reader):
+        await reader.readexactly(1)
+        seen = box.value
+        await asyncio.sleep(0)
+        box.value = seen + 1
+
+    _over_a_socketpair(producer, consumer)
     assert box.value == 3
 
 
@@ -630,30 +634,18 @@ def test_race_background_loop_call_soon_threadsafe_unwaited():
 def test_race_write_after_send_over_socketpair():
     # Only what the producer did before it sent is ordered before the consumer's receive: its
     # write after the send races with the consumer's read-modify-write.
-    import socket
-
     box = Box()
 
-    async def main():
-        a, b = socket.socketpair()
-        reader_a, writer_a = await asyncio.open_connection(sock=a)
-        reader_b, writer_b = await asyncio.open_connection(sock=b)
+    async def producer(writer):
+        await asyncio.sleep(0)
+        writer.write(b"x")
+        await writer.drain()
+        box.value = 2
 
-        async def producer():
-            await asyncio.sleep(0)
-            writer_a.write(b"x")
-            await writer_a.drain()
-            box.value = 2
+    async def consumer(reader):
+        await reader.readexactly(1)
+        seen = box.value
+        await asyncio.sleep(0)
+        box.value = seen + 1
 
-        async def consumer():
-            await reader_b.readexactly(1)
-            seen = box.value
-            await asyncio.sleep(0)
-            box.value = seen + 1
-
-        await asyncio.gather(consumer(), producer())
-        for w in (writer_a, writer_b):
-            w.close()
-            await w.wait_closed()
-
-    asyncio.run(main())
+    _over_a_socketpair(producer, consumer)

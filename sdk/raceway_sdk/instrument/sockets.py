@@ -123,14 +123,19 @@ _raw = socket.socket
 _orig: dict[str, Any] = {}
 
 
-def _send(self: Any, data: Any, *flags: Any) -> int:
+def _counted_send(name: str, self: Any, args: tuple[Any, ...]) -> int:
+    """A send that returns how many bytes it sent (``send``, ``sendmsg``)."""
     ch = _ends_of(self).out if rec.enabled() else None
     if ch is None:
-        return _orig["send"](self, data, *flags)
+        return _orig[name](self, *args)  # type: ignore[no-any-return]
     _before_send(ch)
-    n: int = _orig["send"](self, data, *flags)
+    n: int = _orig[name](self, *args)
     ch.sent += n
     return n
+
+
+def _send(self: Any, data: Any, *flags: Any) -> int:
+    return _counted_send("send", self, (data, *flags))
 
 
 def _sendall(self: Any, data: Any, *flags: Any) -> None:
@@ -145,13 +150,7 @@ def _sendall(self: Any, data: Any, *flags: Any) -> None:
 
 def _sendmsg(self: Any, buffers: Any, *rest: Any) -> int:
     # asyncio's selector transports flush buffered writes with sendmsg (3.12+)
-    ch = _ends_of(self).out if rec.enabled() else None
-    if ch is None:
-        return _orig["sendmsg"](self, buffers, *rest)  # type: ignore[no-any-return]
-    _before_send(ch)
-    n: int = _orig["sendmsg"](self, buffers, *rest)
-    ch.sent += n
-    return n
+    return _counted_send("sendmsg", self, (buffers, *rest))
 
 
 def _peeking(flags: tuple[Any, ...]) -> bool:
