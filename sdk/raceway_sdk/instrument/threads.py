@@ -1,12 +1,13 @@
 """Happens-before edges from the thread world: threading, queue, concurrent.futures.
 
-:func:`install` patches (wrapt wrappers, or instrumented factory classes for the C types) and
+:func:`install` patches (wrapt wrappers, or instrumented factory classes for the C types and
+``Condition``) and
 :func:`uninstall` puts every original object back. What each primitive contributes:
 
 ==========================  ===============================================================
 Thread.start / join         fork a ``thread`` (``timer`` for Timer) task / join it once ended
 Lock, RLock                 release -> later acquire (factories replaced while installed)
-Condition                   its lock, plus notify -> the waiter that wakes up
+Condition                   its lock, plus notify -> the waiter that wakes up (factory too)
 Semaphore, BoundedSem.      release -> later acquire
 Event                       set -> wait() / is_set() that return True
 Barrier                     every party's arrival -> every party's departure (per cycle)
