@@ -1,8 +1,8 @@
 """Happens-before edges from the thread world: threading, queue, concurrent.futures.
 
 :func:`install` patches (wrapt wrappers, or instrumented factory classes for the C types and
-``Condition``) and
-:func:`uninstall` puts every original object back. What each primitive contributes:
+``Condition``) and :func:`uninstall` puts every original object back. What each primitive
+contributes:
 
 ==========================  ===============================================================
 Thread.start / join         fork a ``thread`` (``timer`` for Timer) task / join it once ended
