@@ -212,8 +212,9 @@ class TaskState:
         self.uuid: str | None = None  # wire form of the id (AsyncSpawn task_id), made once
         #: (release ext, acquire ext) shared by the task's sync events, made on first use
         self.sync_ext: tuple[dict[str, Any], dict[str, Any]] | None = None
-        #: site -> ((loc, variable), access type, data): the last value-less access payload
-        self.datas: dict[Site, tuple[tuple[str, str], str, dict[str, Any]]] = {}
+        #: site -> ((loc, variable), access type, data, stack, ext): the last value-less
+        #: access payload
+        self.datas: dict[Site, tuple[Any, ...]] = {}
         _states.add(self)
         _bump("tasks")
 
@@ -1049,13 +1050,19 @@ def _access_slow(
                 cached = ent.locs.get(key) or _new_loc(ent, key, site)  # (never: no list)
             if value is _NOVALUE:
                 new_value = None
-                ext: dict[str, Any] = {
-                    "loc": cached[0],
-                    "func": site.func,
-                    "stack": stack,
-                    "task": state.id,
-                    "trusted_vc": True,
-                }
+                # a batching sink (the engine) never rewrites an event: a value-less access
+                # shares its ``ext`` with the task's previous one at this site and location
+                last = state.datas.get(site) if _batched else None
+                if last is not None and last[0] is cached and last[3] is stack:
+                    ext: dict[str, Any] = last[4]
+                else:
+                    ext = {
+                        "loc": cached[0],
+                        "func": site.func,
+                        "stack": stack,
+                        "task": state.id,
+                        "trusted_vc": True,
+                    }
             else:
                 ok, new_value = _cheap_value(value)
                 if ok:
@@ -1089,7 +1096,7 @@ def _access_slow(
                         "location": site.location,
                         "access_type": access_type,
                     }
-                    state.datas[site] = (cached, access_type, data)
+                state.datas[site] = (cached, access_type, data, stack, ext)
             else:
                 data = {
                     "variable": cached[1],
