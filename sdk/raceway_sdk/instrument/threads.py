@@ -268,7 +268,8 @@ class InstrumentedLock(metaclass=_FactoryMeta):
 
     def __enter__(self) -> bool:
         # acquire() inlined: one frame less between the user's ``with`` and the recorder
-        ok = _polite_acquire(self._raw)
+        raw = self._raw
+        ok = raw.acquire(False) or _polite_acquire(raw)
         if ok:
             rec.acquire(self, "threading.Lock", None, 1)
         return ok
@@ -326,7 +327,8 @@ class InstrumentedRLock(metaclass=_FactoryMeta):
 
     def __enter__(self) -> bool:
         # acquire() inlined: one frame less between the user's ``with`` and the recorder
-        ok = _polite_acquire(self._raw)
+        raw = self._raw
+        ok = raw.acquire(False) or _polite_acquire(raw)
         if ok:
             rec.acquire(self, "threading.RLock", None, 1)
         return ok
@@ -609,7 +611,7 @@ def _queue_label(q: Any) -> str:
 
 def _make_queue_put_outer(original: Any) -> Any:
     def put(self: Any, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        if not rec.enabled():
+        if rec._sink is None or _get_ident() in rec._busy:  # rec.enabled(), inlined
             return original(self, item, block, timeout)
         tok = _ItemToken()
         rec.release(self, _queue_label(self), tok, 1)
