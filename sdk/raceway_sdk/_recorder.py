@@ -1048,32 +1048,22 @@ def _access_slow(
                     seen[skey] = True
                     return
                 cached = ent.locs.get(key) or _new_loc(ent, key, site)  # (never: no list)
-            if value is _NOVALUE:
-                new_value = None
+            ok, new_value = (False, None) if value is _NOVALUE else _cheap_value(value)
+            if ok:
+                ext: dict[str, Any] = {
+                    "loc": cached[0],
+                    "func": site.func,
+                    "stack": stack,
+                    "value": new_value,
+                    "task": state.id,
+                    "trusted_vc": True,
+                }
+            else:
                 # a batching sink (the engine) never rewrites an event: a value-less access
                 # shares its ``ext`` with the task's previous one at this site and location
-                last = state.datas.get(site) if _batched else None
+                last = state.datas.get(site) if _batched and value is _NOVALUE else None
                 if last is not None and last[0] is cached and last[3] is stack:
-                    ext: dict[str, Any] = last[4]
-                else:
-                    ext = {
-                        "loc": cached[0],
-                        "func": site.func,
-                        "stack": stack,
-                        "task": state.id,
-                        "trusted_vc": True,
-                    }
-            else:
-                ok, new_value = _cheap_value(value)
-                if ok:
-                    ext = {
-                        "loc": cached[0],
-                        "func": site.func,
-                        "stack": stack,
-                        "value": new_value,
-                        "task": state.id,
-                        "trusted_vc": True,
-                    }
+                    ext = last[4]
                 else:
                     ext = {
                         "loc": cached[0],
