@@ -909,25 +909,8 @@ def access(obj: object, key: Any, access_type: str, site: Site, value: Any = _NO
     ``key`` may be :data:`ALL` for the whole container. ``value`` (the value read or written)
     is kept only when cheap. Repeats with the same clock and segment are dropped here.
     """
-    if _sink is None:
-        return
-    state = CURRENT.get()
-    if state is None:
-        state = _lazy_state()
-    ent = _table.get(id(obj))
-    if ent is not None:
-        ref = ent.ref
-        if (ref() if ref is not None else ent.strong) is obj:
-            if ent.skip:
-                return
-            try:
-                if (ent.serial, key, site, access_type) in state.seen:
-                    return
-            except Exception:  # unhashable or hostile key: the slow path normalises it
-                pass
-        else:
-            ent = None  # a dead object's entry: _identity.entry replaces it
-    _access_slow(state, obj, ent, key, access_type, site, value, 2)
+    if _sink is not None:  # recording off: no call at all
+        hook_access(obj, key, access_type, site, value, 3)  # 3: like a hook, one frame
 
 
 def hook_access(

@@ -239,22 +239,20 @@ def _polite_acquire(raw: Any) -> bool:
     return bool(raw.acquire())
 
 
-class InstrumentedLock(metaclass=_FactoryMeta):
-    """``threading.Lock`` while installed: a raw lock whose release -> acquire is an edge."""
+class _InstrumentedLockBase(metaclass=_FactoryMeta):
+    """What ``InstrumentedLock`` and ``InstrumentedRLock`` share: a raw lock inside, recorded
+    acquisitions (polite when they would block without a time-out)."""
 
-    _raw_type = _raw_lock_type
     __slots__ = ("_raw", "__weakref__")
     _raw: Any
-
-    def __new__(cls) -> Any:
-        if _created_internally():
-            return _raw_allocate_lock()
-        return cls._make()
+    _raw_type: Any
+    _kind: str  # the event's lock type
+    _raw_new: Any  # the raw factory
 
     @classmethod
-    def _make(cls) -> InstrumentedLock:
+    def _make(cls) -> Any:
         self = object.__new__(cls)
-        self._raw = _raw_allocate_lock()
+        self._raw = cls._raw_new()
         return self
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
@@ -263,7 +261,7 @@ class InstrumentedLock(metaclass=_FactoryMeta):
         else:
             ok = self._raw.acquire(blocking, timeout)
         if ok:
-            rec.acquire(self, "threading.Lock", None, 1)
+            rec.acquire(self, self._kind, None, 1)
         return ok
 
     def __enter__(self) -> bool:
@@ -271,8 +269,28 @@ class InstrumentedLock(metaclass=_FactoryMeta):
         raw = self._raw
         ok = raw.acquire(False) or _polite_acquire(raw)
         if ok:
-            rec.acquire(self, "threading.Lock", None, 1)
+            rec.acquire(self, self._kind, None, 1)
         return ok
+
+    def _at_fork_reinit(self) -> None:
+        self._raw._at_fork_reinit()
+
+    def __repr__(self) -> str:
+        return f"<raceway {self._raw!r}>"
+
+
+class InstrumentedLock(_InstrumentedLockBase):
+    """``threading.Lock`` while installed: a raw lock whose release -> acquire is an edge."""
+
+    __slots__ = ()
+    _raw_type = _raw_lock_type
+    _kind = "threading.Lock"
+    _raw_new = staticmethod(_raw_allocate_lock)
+
+    def __new__(cls) -> Any:
+        if _created_internally():
+            return _raw_allocate_lock()
+        return cls._make()
 
     def release(self) -> None:
         if self._raw.locked():
@@ -287,51 +305,23 @@ class InstrumentedLock(metaclass=_FactoryMeta):
     def locked(self) -> bool:
         return self._raw.locked()
 
-    def _at_fork_reinit(self) -> None:
-        self._raw._at_fork_reinit()
-
-    acquire_lock = acquire
+    acquire_lock = _InstrumentedLockBase.acquire
     release_lock = release
     locked_lock = locked
 
-    def __repr__(self) -> str:
-        return f"<raceway {self._raw!r}>"
 
-
-class InstrumentedRLock(metaclass=_FactoryMeta):
+class InstrumentedRLock(_InstrumentedLockBase):
     """``threading.RLock`` while installed (the methods Condition uses included)."""
 
+    __slots__ = ()
     _raw_type = _raw_rlock_type
-    __slots__ = ("_raw", "__weakref__")
-    _raw: Any
+    _kind = "threading.RLock"
+    _raw_new = staticmethod(_raw_rlock_factory)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         if _created_internally():
             return _raw_rlock_factory(*args, **kwargs)
         return cls._make()
-
-    @classmethod
-    def _make(cls) -> InstrumentedRLock:
-        self = object.__new__(cls)
-        self._raw = _raw_rlock_factory()
-        return self
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        if blocking is True and timeout == -1:
-            ok = _polite_acquire(self._raw)
-        else:
-            ok = self._raw.acquire(blocking, timeout)
-        if ok:
-            rec.acquire(self, "threading.RLock", None, 1)
-        return ok
-
-    def __enter__(self) -> bool:
-        # acquire() inlined: one frame less between the user's ``with`` and the recorder
-        raw = self._raw
-        ok = raw.acquire(False) or _polite_acquire(raw)
-        if ok:
-            rec.acquire(self, "threading.RLock", None, 1)
-        return ok
 
     def release(self) -> None:
         if self._raw._is_owned():
@@ -355,15 +345,9 @@ class InstrumentedRLock(metaclass=_FactoryMeta):
         self._raw._acquire_restore(state)
         rec.acquire(self, "threading.RLock", None, 1)
 
-    def _at_fork_reinit(self) -> None:
-        self._raw._at_fork_reinit()
-
     def __getattr__(self, name: str) -> Any:
         # _recursion_count, locked, ... (version dependent): plain delegation
         return getattr(self._raw, name)
-
-    def __repr__(self) -> str:
-        return f"<raceway {self._raw!r}>"
 
 
 # --------------------------------------------------------------------------- Condition, ...
