@@ -74,7 +74,10 @@ class PostgresStorage:
             min_size=min_connections,
             max_size=max_connections,
             timeout=connect_timeout,
-            check=psycopg_pool.ConnectionPool.check_connection,
+            # Autocommit: ``append`` sends BEGIN with its first statements (one round trip)
+            # instead of psycopg's separate implicit BEGIN. No check on checkout (another
+            # round trip per batch): ``_run`` replaces connections found broken and retries.
+            kwargs={"autocommit": True},
             open=False,
             name="raceway",
         )
@@ -184,18 +187,18 @@ class PostgresStorage:
             prepared = self.prepare(events)
 
         def run(conn: psycopg.Connection[Any]) -> AppendResult:
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK,))
-                pending = self._pending(conn)
+            # Round trips are the cost here: each one waits for the GIL again while the other
+            # request threads parse and analyse. One simple-protocol query takes the lock and
+            # reads everything needed; then COPY; then COMMIT. The lock comes in an earlier
+            # statement than the reads, so (READ COMMITTED) their snapshots see every commit
+            # of the writers it waited for.
+            try:
+                cur = conn.execute(self._append_head_sql(prepared.ids))
+                cur.nextset()  # past BEGIN's empty result
+                cur.nextset()  # past the lock's row
+                pending = self._pending_from(conn, cur)
+                stored = {found.int for (found,) in cur.fetchall()} if cur.nextset() else set()
                 head = pending.head
-                stored: set[int] = set()
-                if prepared.ids:
-                    # one array literal: psycopg would dump a list element by element
-                    for (found,) in conn.execute(
-                        "SELECT id FROM raceway_events WHERE id = ANY(%s::uuid[])",
-                        ("{" + prepared.ids + "}",),
-                    ):
-                        stored.add(found.int)
                 new, rows = prepared.unique, prepared.rows  # first occurrences in the batch
                 if stored:
                     kept = [i for i, event in enumerate(new) if event.id not in stored]
@@ -206,6 +209,10 @@ class PostgresStorage:
                         f"COPY raceway_events {_COLUMNS} FROM STDIN (FORMAT BINARY)"
                     ) as copy:
                         copy.write(data)
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
             # committed: only now does this process advance and report
             self._advance(pending)
             self._seq = head + len(new)
@@ -215,12 +222,17 @@ class PostgresStorage:
 
     def catch_up(self) -> list[Event | Deletion]:
         def run(conn: psycopg.Connection[Any]) -> list[Event | Deletion]:
-            with conn.transaction():
-                # Without the append lock a writer may commit between the statements below: in
-                # READ COMMITTED the rows could then run past the head read before them, and
-                # the next catch-up would return them again. One snapshot for all of them.
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                pending = self._pending(conn)
+            # Without the append lock a writer may commit between the statements below: in
+            # READ COMMITTED the rows could then run past the head read before them, and the
+            # next catch-up would return them again. One snapshot for all of them.
+            try:
+                cur = conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ; " + self._pending_sql())
+                cur.nextset()  # BEGIN's empty result
+                pending = self._pending_from(conn, cur)
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
             self._advance(pending)
             return pending.ops
 
@@ -254,11 +266,35 @@ class PostgresStorage:
 
     # --- internals -------------------------------------------------------------------------
 
+    def _append_head_sql(self, ids: str) -> str:
+        """BEGIN, the append lock, the pending operations' queries and the batch's stored ids.
+
+        ``ids`` are 32-digit hex strings made by ``prepare``, so inlining them is safe.
+        """
+        lock = f"BEGIN; SELECT pg_advisory_xact_lock({APPEND_LOCK}); " + self._pending_sql()
+        return f"{lock}; SELECT id FROM raceway_events WHERE id = ANY('{{{ids}}}'::uuid[])" if ids else lock
+
+    def _pending_sql(self) -> str:
+        """The log head, then the tombstones after this reader's (two results)."""
+        return (
+            "SELECT coalesce(max(seq), 0) FROM raceway_events; "
+            "SELECT id, after_seq, trace_ids FROM raceway_trace_deletions "
+            f"WHERE id > {int(self._deletion)} ORDER BY id"
+        )
+
     def _pending(self, conn: psycopg.Connection[Any]) -> _Pending:
         """Operations committed by others after this reader's position, and the log head."""
-        row = conn.execute("SELECT coalesce(max(seq), 0) FROM raceway_events").fetchone()
+        return self._pending_from(conn, conn.execute(self._pending_sql()))
+
+    def _pending_from(self, conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any]) -> _Pending:
+        """Read the results of :meth:`_pending_sql` from ``cur`` (left on the second)."""
+        row = cur.fetchone()
         pending = _Pending(head=max(int(row[0]) if row else 0, self._seq), deletion=self._deletion)
         ops: list[tuple[int, int, Event | Deletion]] = []
+        cur.nextset()
+        for del_id, after_seq, ids in cur.fetchall():
+            ops.append((int(after_seq), 1, Deletion([u.int for u in ids])))
+            pending.deletion = int(del_id)
         if pending.head > self._seq:
             rows = conn.execute(
                 "SELECT seq, body::text FROM raceway_events WHERE seq > %s ORDER BY seq",
@@ -266,12 +302,6 @@ class PostgresStorage:
             ).fetchall()
             for (seq, _), event in zip(rows, self._decode(rows), strict=False):
                 ops.append((int(seq), 0, event))
-        for del_id, after_seq, ids in conn.execute(
-            "SELECT id, after_seq, trace_ids FROM raceway_trace_deletions WHERE id > %s ORDER BY id",
-            (self._deletion,),
-        ):
-            ops.append((int(after_seq), 1, Deletion([u.int for u in ids])))
-            pending.deletion = int(del_id)
         ops.sort(key=lambda op: (op[0], op[1]))
         pending.ops = [op[2] for op in ops]
         return pending
@@ -291,11 +321,38 @@ class PostgresStorage:
         return list(result.events)
 
     def _run(self, fn: Callable[[psycopg.Connection[Any]], _T]) -> _T:
-        try:
-            with self._pool.connection() as conn:
-                return fn(conn)
-        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
-            raise StorageUnavailable(f"PostgreSQL unavailable: {exc}") from exc
+        """``fn`` on a pooled connection; once more on a fresh one if that one was dead.
+
+        Connections are not checked on checkout, so after a PostgreSQL restart the first use
+        of each pooled one fails: then the pool's idle connections are checked (dead ones
+        replaced) and ``fn`` runs again. Every ``fn`` here may run twice: ``append`` skips ids
+        already stored and picks up rows committed by an attempt whose reply was lost as
+        foreign operations.
+        """
+        for attempt in (1, 2):
+            conn: psycopg.Connection[Any] | None = None
+            try:
+                with self._pool.connection() as conn:
+                    return fn(conn)
+            except psycopg.OperationalError as exc:
+                if attempt == 1 and conn is not None and conn.closed:
+                    log.warning("PostgreSQL connection lost (%s); retrying on a new one", exc)
+                    self._pool.check()
+                    continue
+                raise StorageUnavailable(f"PostgreSQL unavailable: {exc}") from exc
+            except psycopg_pool.PoolTimeout as exc:
+                raise StorageUnavailable(f"PostgreSQL unavailable: {exc}") from exc
+        raise AssertionError("unreachable")
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    """End a failed explicit transaction so the connection goes back to the pool clean."""
+    if conn.closed:
+        return
+    try:
+        conn.rollback()
+    except psycopg.Error:
+        pass  # the pool discards a connection it cannot reset
 
 
 @dataclasses.dataclass

@@ -87,6 +87,28 @@ def test_deletions_reach_other_processes_in_order(pg_url: str) -> None:
     b.close()
 
 
+def test_dead_pooled_connections_are_replaced_without_failing_the_call(pg_url: str) -> None:
+    """Connections are not checked on checkout: a dead one costs a retry, not a 503."""
+    storage = _storage(pg_url)
+    _, first = racing_trace()
+    storage.append(first)
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()) t"
+        ).fetchone()
+    assert killed is not None and killed[0] >= 1  # the pool's idle connection(s) died
+    second = bulk(7, traces=1)
+    result = storage.append(second)  # would raise StorageUnavailable without the retry
+    assert [e.id for e in result.new] == [e.id for e in second] and result.duplicates == 0
+    assert storage.catch_up() == []
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*), max(seq) FROM raceway_events").fetchone() == (
+            len(first) + 7, len(first) + 7,
+        )
+    storage.close()
+
+
 def test_restart_rebuilds_engine_state_from_the_database(serve: Callable[..., RunningServer], pg_url: str) -> None:
     first = serve(**_pg(pg_url))
     trace, events = racing_trace()
