@@ -237,7 +237,7 @@ def test_counter_update_is_a_plain_write(mod) -> None:
         assert mod.counter_ops(c) == [("a", 2)]
     got = acc(sink)
     assert ("Counter[*]", "Write") in got  # Counter.update is a Python loop: not atomic
-    assert ("Counter['z']", "Read") in got and ("Counter['z']", "Write") in got
+    assert ("Counter['z']", "Write") in got  # `c["z"] += 1`: a thread records the write only
 
 
 def test_shadowed_builtins_and_user_methods_not_treated_as_containers(mod) -> None:

@@ -235,13 +235,38 @@ def da(obj: Any, name: str, site: Any) -> None:
     _delattr(obj, name)
 
 
+def _late_read(st: Any, vc: Any, obj: Any, key: Any, site: Any) -> None:
+    """Record the read of an augmented assignment that synchronised before its write, with
+    the clock it had (only the task's own thread ever touches ``st.vc``)."""
+    now = st.vc
+    st.vc = vc
+    try:
+        _access(obj, key, READ, site, up=4)
+    finally:
+        st.vc = now
+        st.seen = {}
+
+
 def auga(obj: Any, name: str, op: Any, operand: Any, site: Any, c: list[Any]) -> None:
-    """``obj.name op= constant``: one read and one write at the same site."""
+    """``obj.name op= constant``: a read and a write at the same site.
+
+    For a thread's task only the write is recorded when the two share one clock (nothing
+    synchronised in between: the operand is a constant, but a property or the value's
+    ``__iadd__`` could): at one clock and one site, every race of the read is a race of the
+    write at the same pair of sites. Event-loop tasks keep both (the engine tells an
+    await-free read-modify-write from a lost update by them).
+    """
     p = c[0]
     st = _cur()
     if (st is None or p[1] is not st.seen or p[0]() is not obj) and _rec._sink is not None:
-        _access(obj, name, READ, site)
-        value = op(_getattr(obj, name), operand)
+        if st is None or st.loop is not None:
+            _access(obj, name, READ, site)
+            value = op(_getattr(obj, name), operand)
+        else:
+            vc = st.vc
+            value = op(_getattr(obj, name), operand)
+            if st.vc is not vc:
+                _late_read(st, vc, obj, name, site)
         _access(obj, name, WRITE, site, value)
         _remember(c, obj, None)
     else:
@@ -322,7 +347,8 @@ def di(obj: Any, key: Any, site: Any) -> None:
 
 
 def augi(obj: Any, key: Any, op: Any, operand: Any, site: Any, c: list[Any]) -> None:
-    """``obj[key] op= constant``: one read and one write at the same site."""
+    """``obj[key] op= constant``: a read and a write at the same site (for a thread's task
+    only the write, see :func:`auga`)."""
     p = c[0]
     st = _cur()
     tp = _type(obj)
@@ -332,10 +358,16 @@ def augi(obj: Any, key: Any, op: Any, operand: Any, site: Any, c: list[Any]) -> 
         and tp not in _IMMUTABLE
     ):
         if tp is defaultdict:
-            _defaultdict_read(obj, key, site)
-        else:
+            _defaultdict_read(obj, key, site)  # may insert the key: a structural write
+            value = op(obj[key], operand)
+        elif st is None or st.loop is not None:
             _access(obj, _item_key(obj, key), READ, site)
-        value = op(obj[key], operand)
+            value = op(obj[key], operand)
+        else:
+            vc = st.vc
+            value = op(obj[key], operand)  # a __missing__ or __iadd__ may synchronise
+            if st.vc is not vc:
+                _late_read(st, vc, obj, _item_key(obj, key), site)
         _access(obj, _item_key(obj, key), WRITE, site, value)
         if _keyed(tp):
             _structural(obj, key, False, site)
