@@ -1,7 +1,7 @@
 """Garbage-collector policy of ``raceway serve``: applied events leave the collector's view.
 
-The server keeps every ingested event (``Event``, ``Metadata``, engine entries: several
-GC-tracked, acyclic objects each) for as long as its trace lives. CPython's generational
+The server keeps every ingested event (its ``Metadata``, payload dicts, engine entries: several
+GC-tracked, acyclic objects each; the ``Event`` itself is untracked) for as long as its trace lives. CPython's generational
 collector rescans such survivors: in generation 0, again in generation 1 (measured: one
 generation-1 pass over 150,000 events took 0.33 s) and in every full collection. Each visit
 touches the headers of everything the object refers to, scattered over a heap of gigabytes, so

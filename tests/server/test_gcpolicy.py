@@ -75,5 +75,11 @@ def test_service_freezes_after_each_applied_batch(policy: gcpolicy.FreezePolicy)
     events = bulk(300)
     assert service.ingest(events).ingested == 300
     scanned = {id(o) for generation in (0, 1, 2) for o in gc.get_objects(generation)}
-    assert gc.is_tracked(events[0]) and not any(id(e) in scanned for e in events)  # all frozen
+    # events themselves are never tracked (protocol.events.Event); what they hold and what the
+    # analysis made of them is, and all of it is frozen now
+    assert not gc.is_tracked(events[0])
+    kept = [e.meta for e in events] + [e.ext for e in events if e.ext is not None]
+    kept += [tr for tr in service.engine._traces.values()]
+    tracked = [o for o in kept if gc.is_tracked(o)]
+    assert len(tracked) > 300 and not any(id(o) in scanned for o in tracked)
     assert service.status()["gc"]["policy"] == "freeze"
