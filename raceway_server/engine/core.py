@@ -106,7 +106,7 @@ def _entry_of(
 
 
 def _created_at(stack: Any) -> str | None:
-    if isinstance(stack, list) and stack:
+    if isinstance(stack, (list, tuple)) and stack:
         frame = stack[0]
         if isinstance(frame, (list, tuple)) and len(frame) >= 2:
             return f"{frame[0]}:{frame[1]}"
@@ -462,7 +462,7 @@ class Engine:
             str(ext.get("child_kind") or "task"),
             parent=parent,
             created_at=_created_at(stack),
-            stack=stack if isinstance(stack, list) else None,
+            stack=stack if isinstance(stack, (list, tuple)) else None,
             origin_trace=origin if isinstance(origin, int) else None,
             loop=ext.get("child_loop"),
         )

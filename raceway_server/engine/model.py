@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from raceway_sdk.protocol.events import Event, uuid_str
@@ -21,7 +22,7 @@ class TaskInfo:
         kind: str,
         parent: str | None = None,
         created_at: str | None = None,
-        stack: list[Any] | None = None,
+        stack: Sequence[Any] | None = None,
         origin_trace: int | None = None,
         loop: str | None = None,
     ) -> None:
@@ -91,7 +92,7 @@ class Access:
         self.access_type: str = data.get("access_type", "Write")
         self.location: str = data.get("location", "<unknown>:0")
         self.func: str | None = ext.get("func")
-        self.stack: list[Any] | None = ext.get("stack")
+        self.stack: Sequence[Any] | None = ext.get("stack")
         self.value: Any = ext["value"] if "value" in ext else data.get("new_value")
         self.timestamp_ns: int = event.timestamp_ns
         self.vc = vc

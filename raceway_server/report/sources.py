@@ -66,7 +66,7 @@ def split_location(location: Any) -> tuple[str, int] | None:
 def access_snippet(reader: SourceReader, access: dict[str, Any]) -> dict[str, Any] | None:
     """Source around the access: its innermost stack frame, else its ``location``."""
     stack = access.get("stack")
-    if isinstance(stack, list) and stack and isinstance(stack[0], (list, tuple)) and len(stack[0]) >= 2:
+    if isinstance(stack, (list, tuple)) and stack and isinstance(stack[0], (list, tuple)) and len(stack[0]) >= 2:
         file, line = stack[0][0], stack[0][1]
         try:
             found = reader.snippet(str(file), int(line))

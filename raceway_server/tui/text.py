@@ -7,7 +7,7 @@ plain-text summary uses :data:`PLAIN`, which has no styles at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,7 +225,7 @@ def event_detail(e: Event, detail: TraceDetail, pal: Palette) -> Text:
     stack = ext.get("stack")
     for key in sorted(k for k in ext if k not in ("stack", "task")):
         rows.append(f"  raceway.{key}: {short_value(ext[key], 120)}")
-    if isinstance(stack, list) and stack:
+    if isinstance(stack, (list, tuple)) and stack:
         rows.append(line(("stack (innermost first)", pal.strong)))
         rows.extend(stack_lines(stack, pal))
     if m.tags:
@@ -233,7 +233,7 @@ def event_detail(e: Event, detail: TraceDetail, pal: Palette) -> Text:
     return join_lines(rows)
 
 
-def stack_lines(stack: list[Any] | None, pal: Palette, indent: str = "  ") -> list[Text]:
+def stack_lines(stack: Sequence[Any] | None, pal: Palette, indent: str = "  ") -> list[Text]:
     """``#0 func file:line`` per frame; frames of the stdlib / site-packages are muted."""
     out: list[Text] = []
     for n, frame in enumerate(stack or []):

@@ -45,7 +45,7 @@ from typing import Any, Protocol
 from raceway_sdk import _identity, _stacks
 from raceway_sdk._outbox import Outbox
 from raceway_sdk._sites import ALL, ATTR, GLOBAL, ITEM, Site, register_site
-from raceway_sdk._stacks import caller_location, capture_stack
+from raceway_sdk._stacks import Stack, caller_location, capture_stack
 from raceway_sdk._stacks import site_stack as _site_stack
 from raceway_sdk._stacks import spawn_stack as _spawn_stack
 from raceway_sdk.protocol.clock import vc_join
@@ -198,7 +198,7 @@ class TaskState:
         self.seg = 0
         self.parent = parent
         self.origin_trace: int | None = _trace_id
-        self.stack: list[list[Any]] | None = None
+        self.stack: Stack | None = None
         self.done_vc: dict[str, int] | None = None
         #: same-epoch dedupe table; REPLACED (never cleared in place) whenever the clock, the
         #: segment or the trace changes, so ``x is state.seen`` means "same epoch" (hooks.py)
@@ -208,7 +208,7 @@ class TaskState:
         #: started while its parent was suspended (the transport's own threads): stays ignored
         self.quiet = False
         #: site -> (site's code, caller's code, caller's f_lasti, stack): see _site_stack
-        self.stacks: dict[Site, tuple[Any, Any, int, list[list[Any]]]] = {}
+        self.stacks: dict[Site, tuple[Any, Any, int, Stack]] = {}
         self.uuid: str | None = None  # wire form of the id (AsyncSpawn task_id), made once
         #: (release ext, acquire ext) shared by the task's sync events, made on first use
         self.sync_ext: tuple[dict[str, Any], dict[str, Any]] | None = None
@@ -255,7 +255,7 @@ def _lazy_state() -> TaskState:
             state = TaskState("main", t.name)
         else:
             state = TaskState("thread", t.name)
-        state.stack = []
+        state.stack = ()
         _tls.state = state
     CURRENT.set(state)
     return state
@@ -1303,7 +1303,7 @@ def _after_fork_in_child() -> None:
     child = TaskState(
         "process", f"pid {_PID}", parent.vc if parent else None, parent.id if parent else None
     )
-    child.stack = []
+    child.stack = ()
     _tls.state = child
     CURRENT.set(child)
 

@@ -36,29 +36,36 @@ _SKIP_FOR_LOCATION = _SKIP_FOR_LOCATION + _stdlib_dirs()
 _HAS_QUALNAME = sys.version_info >= (3, 11)
 
 
-def capture_stack(limit: int | None = None) -> list[list[Any]]:
-    """The caller's stack, innermost first, raceway frames excluded: ``[[file, line, func]]``."""
+#: A captured stack: ``((file, line, func), ...)``, innermost first. Tuples of strings and ints,
+#: which the garbage collector stops tracking after one pass, and so do the event payloads
+#: built around them afterwards (a run keeps many thousands of those). The wire form is the
+#: same JSON array of arrays; parsed events carry lists.
+Stack = tuple[tuple[str, int, str], ...]
+
+
+def capture_stack(limit: int | None = None) -> Stack:
+    """The caller's stack, innermost first, raceway frames excluded."""
     return _frames(sys._getframe(1), depth if limit is None else limit)
 
 
-def _frames(f: Any, n: int) -> list[list[Any]]:
-    """Up to ``n`` frames from ``f`` outwards as ``[file, line, func]``, raceway's skipped."""
-    out: list[list[Any]] = []
+def _frames(f: Any, n: int) -> Stack:
+    """Up to ``n`` frames from ``f`` outwards as ``(file, line, func)``, raceway's skipped."""
+    out: list[tuple[str, int, str]] = []
     sdk = _SDK_DIR
     while f is not None and len(out) < n:
         code = f.f_code
         fn = code.co_filename
         if not fn.startswith(sdk):
-            out.append([fn, f.f_lineno, code.co_qualname if _HAS_QUALNAME else code.co_name])
+            out.append((fn, f.f_lineno, code.co_qualname if _HAS_QUALNAME else code.co_name))
         f = f.f_back
-    return out
+    return tuple(out)
 
 
 # Libraries that spawn tasks on the user's behalf: a creation site inside them says nothing.
 _SPAWNERS = frozenset(("asyncio", "anyio", "trio", "threading", "concurrent", "raceway_sdk"))
 
 
-def spawn_stack() -> list[list[Any]]:
+def spawn_stack() -> Stack:
     """Where a task was created: the stack from the first frame outside the spawning libraries
     (``asyncio/base_events.py`` is never the answer to "where was this task started?")."""
     first: Any = sys._getframe(2)
@@ -68,7 +75,7 @@ def spawn_stack() -> list[list[Any]]:
     return _frames(first if f is None else f, depth)
 
 
-def site_stack(state: Any, site: Any, up: int = 0) -> list[list[Any]]:
+def site_stack(state: Any, site: Any, up: int = 0) -> Stack:
     """The bounded stack of an access, captured once per (task, site, calling frame).
 
     A full capture walks up to ``stack_depth`` frames (~2-3 us); most emitted accesses repeat a
@@ -86,7 +93,7 @@ def site_stack(state: Any, site: Any, up: int = 0) -> list[list[Any]]:
     while f is not None and f.f_code.co_filename.startswith(sdk):
         f = f.f_back
     if f is None:
-        return []
+        return ()
     caller = f.f_back
     cached = state.stacks.get(site)
     # f_lasti (an int slot) rather than f_lineno (a line-table walk): same code and same
