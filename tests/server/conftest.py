@@ -10,20 +10,16 @@ skips storage tests silently.
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from rw_server import RunningServer
 
-from raceway_server.api import create_app
-from raceway_server.api.server import Server
 from raceway_server.config import Config
 from raceway_server.service import Service
-from raceway_server.storage.throwaway import PgCluster, find_bindir, free_port
+from raceway_server.storage.throwaway import PgCluster, find_bindir
 
-__all__ = ["PgCluster", "RunningServer", "free_port"]
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
@@ -46,33 +42,6 @@ def pg_cluster() -> Iterator[PgCluster]:
 def pg_url(pg_cluster: PgCluster) -> str:
     """A fresh, empty database of the session cluster."""
     return pg_cluster.new_database()
-
-
-class RunningServer:
-    """uvicorn in a thread (httpx's own test-server pattern), on 127.0.0.1 and a free port."""
-
-    def __init__(self, config: Config, service: Service | None = None) -> None:
-        self.app = create_app(config, service)
-        self.service: Service = self.app.state.service
-        self.uv = Server(self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-        # uvicorn installs signal handlers only in the main thread: none here
-        self.thread = threading.Thread(target=self.uv.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.uv.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        self.url = f"http://127.0.0.1:{self.uv.port}"
-        deadline = time.monotonic() + 20
-        while not self.service.warmup.ready:
-            if self.service.warmup.phase == "failed" or time.monotonic() > deadline:
-                raise RuntimeError(f"warm-up did not complete: {self.service.warmup.to_dict()}")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.uv.should_exit = True
-        self.thread.join(timeout=20)
 
 
 @pytest.fixture

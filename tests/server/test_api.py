@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import RunningServer
 from raceway_sdk.protocol.events import uuid_str
 from rw_events import body, bulk, ordered_trace, racing_trace, wire
+from rw_server import RunningServer
 
 JSON = {"content-type": "application/json"}
 

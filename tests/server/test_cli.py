@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from conftest import RunningServer, free_port
 from raceway_sdk.protocol.events import uuid_str
 from rw_events import body, racing_trace
+from rw_server import RunningServer, free_port
 
 from raceway_server.cli import command_modules, main
 

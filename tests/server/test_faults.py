@@ -9,9 +9,9 @@ from collections.abc import Callable
 import httpx
 import psycopg
 import pytest
-from conftest import PgCluster, RunningServer
 from raceway_sdk.protocol.events import uuid_str
 from rw_events import body, bulk
+from rw_server import PgCluster, RunningServer
 
 pytestmark = pytest.mark.postgres
 

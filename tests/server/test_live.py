@@ -10,9 +10,9 @@ from typing import cast
 
 import httpx
 import orjson
-from conftest import RunningServer
 from raceway_sdk.protocol.events import uuid_str
 from rw_events import body, ordered_trace, racing_trace
+from rw_server import RunningServer
 
 from raceway_server.api.live import LiveFeed
 from raceway_server.config import Config

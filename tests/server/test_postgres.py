@@ -11,9 +11,9 @@ import httpx
 import orjson
 import psycopg
 import pytest
-from conftest import RunningServer
 from raceway_sdk.protocol.events import Event, uuid_str
 from rw_events import access, body, bulk, racing_trace, wire
+from rw_server import RunningServer
 
 from raceway_server.config import Config
 from raceway_server.service import Service

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from conftest import RunningServer
 from raceway_sdk.protocol.events import Event, uuid_str
 from rw_events import access, body, ordered_trace
+from rw_server import RunningServer
 
 BASE = 1_790_000_000_000_000_000  # fixed timestamps: the expected order does not depend on the clock
 

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import schemathesis
-from conftest import RunningServer
 from hypothesis import HealthCheck, settings
 from rw_events import body, racing_trace
+from rw_server import RunningServer
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,

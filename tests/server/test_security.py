@@ -8,8 +8,8 @@ from collections.abc import Callable
 import anyio
 import httpx
 import pytest
-from conftest import RunningServer
 from rw_events import body, racing_trace
+from rw_server import RunningServer
 
 from raceway_server.api.security import Guard, RateLimiter, RedactKeys, Sessions, presented_key
 from raceway_server.config import Config

@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from conftest import LiveServer
 from tui_builders import body, quiet_trace, shop_trace
 from tui_pilot import SIZE, cli, settle, text_of
+from tui_server import LiveServer
 
 from raceway_server.storage.throwaway import free_port
 from raceway_server.tui.app import RacewayApp
