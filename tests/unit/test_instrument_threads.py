@@ -476,6 +476,35 @@ def test_queue_put_orders_get(sink, cls) -> None:
     assert ordered(w, r)
 
 
+def test_user_queue_subclass_is_labelled_by_its_stdlib_base_and_reinstall_works(sink) -> None:
+    from raceway_sdk.instrument import threads
+
+    class Jobs(queue.LifoQueue):  # type: ignore[type-arg]
+        pass
+
+    q = Jobs()
+    s = Shared()
+
+    def producer() -> None:
+        write(s)
+        q.put(1)
+        q.put(2)
+
+    def consumer() -> None:
+        assert {q.get(timeout=5), q.get(timeout=5)} == {1, 2}
+        read(s)
+
+    run_threads(consumer, producer)
+    w, r = accesses(sink, s)
+    assert ordered(w, r)
+    types = {e.data["lock_type"] for e in sink.events if e.kind in ("LockAcquire", "LockRelease")}
+    assert types == {"queue.LifoQueue"}
+    threads.uninstall()  # the label cache must not leak into what install() patches
+    threads.install()
+    q.put(3)
+    assert q.get(timeout=5) == 3
+
+
 @pytest.mark.parametrize("cls", [queue.Queue, "simple"])
 def test_queue_edges_are_per_item(sink, cls) -> None:
     q = queue.SimpleQueue() if cls == "simple" else cls()

@@ -582,15 +582,17 @@ _queue_types: dict[type, str] = {
 }
 
 
+_queue_labels: dict[type, str] = dict(_queue_types)  # and users' subclasses, once seen
+
+
 def _queue_label(q: Any) -> str:
     t = type(q)
-    name = _queue_types.get(t)
-    if name is None:
-        for base in t.__mro__:
-            name = _queue_types.get(base)
-            if name is not None:
-                break
-    return name or "queue.Queue"
+    name = _queue_labels.get(t)
+    if name is None:  # a user's subclass: its stdlib base's name, looked up once
+        name = next((_queue_types[b] for b in t.__mro__ if b in _queue_types), "queue.Queue")
+        if len(_queue_labels) < 1024:
+            _queue_labels[t] = name
+    return name
 
 
 def _make_queue_put_outer(original: Any) -> Any:
