@@ -290,6 +290,7 @@ _stat_lock = _allocate_lock()
 _stats: dict[str, int] = {
     "dropped_reentrant": 0,
     "ignored_suspended": 0,
+    "ignored_key_methods": 0,
     "sink_errors": 0,
     "recorder_errors": 0,
     "tasks": 0,
@@ -329,8 +330,16 @@ def flush() -> None:
     _box.flush()
 
 
+#: busy flag of a thread on which the recorder calls the program's own ``__hash__``/``__eq__``/
+#: ``__repr__`` of an item key: what those do is the recorder's activity, not the program's
+_OWN_CALLS = 1 | 1 << 20
+
+
 def _refused(flags: int) -> None:
-    _bump("dropped_reentrant" if flags & 1 else "ignored_suspended")
+    if flags & _OWN_CALLS == _OWN_CALLS:
+        _bump("ignored_key_methods")
+    else:
+        _bump("dropped_reentrant" if flags & 1 else "ignored_suspended")
 
 
 def set_sink(sink: Sink | None) -> Sink | None:
@@ -971,6 +980,9 @@ def _access_slow(
         if site.kind == ITEM:
             tk = type(key)
             if tk is not str and tk is not int and key is not ALL:
+                # from here on the key's own methods may run (hash, eq, repr): whatever they
+                # record is refused and counted apart, not as a loss of the program's events
+                _busy[tid] = _OWN_CALLS
                 key = _normalise_item_key(key)
         elif type(key) is not str:
             key = str(key)
@@ -1125,6 +1137,19 @@ def _emit_pending(ent: _identity.Entry, pend: list[Any]) -> None:
     now (``mark_shared`` may have renamed the object since).
     """
     sink = _sink
+    tid = _get_ident()
+    flags = _busy.get(tid)
+    _busy[tid] = _OWN_CALLS  # keys held back may be the program's objects (hash, eq, repr)
+    try:
+        _emit_items(ent, pend, sink)
+    finally:
+        if flags is None:
+            _busy.pop(tid, None)
+        else:
+            _busy[tid] = flags
+
+
+def _emit_items(ent: _identity.Entry, pend: list[Any], sink: Any) -> None:
     while True:
         try:
             item = pend.pop(0)

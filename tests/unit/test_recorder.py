@@ -389,8 +389,11 @@ def test_user_hash_during_recording_is_safe(sink: CollectingSink) -> None:
     mine = [e for e in sink.accesses() if e.ext["loc"].endswith("#7>]")]
     assert len(mine) >= 1 and mine[0].data["variable"] == "dict[<NoisyKey#7>]"
     assert NoisyKey.calls >= 3
-    # the hash ran inside the recorder at least once: its events were dropped and counted
-    assert rec.stats()["dropped_reentrant"] >= 1
+    # the hash ran inside the recorder at least once: what it did is the recorder's own
+    # activity, refused and counted apart from the program's lost events
+    stats = rec.stats()
+    assert stats["ignored_key_methods"] >= 1
+    assert stats["dropped_reentrant"] == 0 and stats["dropped"] == 0
 
 
 class HostileKey:

@@ -21,6 +21,7 @@ from raceway_server.engine.core import Engine
 W_SITE = rec.register_site(__file__, 20, "writer", "")
 R_SITE = rec.register_site(__file__, 21, "reader", "")
 K_SITE = rec.register_site(__file__, 22, "keys", "")
+I_SITE = rec.register_site(__file__, 23, "items", "", kind=rec.ITEM)
 
 
 class Box:
@@ -234,6 +235,54 @@ def test_a_second_task_brings_the_first_tasks_accesses_and_the_race_is_found(
     assert got[0].ext["value"] == 1 and got[0].ext["task"] != got[1].ext["task"]
     keys = {r.key for r in engine.races(trace)}
     assert (f"{__file__}:20", f"{__file__}:21") in keys
+
+
+class _CountingKey:
+    """An item key whose __hash__ records an access of its own (cachetools' _HashedTuple
+    caches its hash in an attribute): run by the recorder when it names a held-back access."""
+
+    def __init__(self) -> None:
+        self.hashed = 0
+
+    def __hash__(self) -> int:
+        rec.access(self, "hashed", "Read", R_SITE)
+        return 11
+
+    def __repr__(self) -> str:
+        return "CountingKey"
+
+
+def test_a_held_back_keys_own_methods_are_the_recorders_activity_not_lost_events(
+    engine_deferring: tuple[Engine, int],
+) -> None:
+    engine, trace = engine_deferring
+    rec.reset_stats()
+    d: dict[object, int] = {}
+    key = _CountingKey()
+    done = threads._raw_allocate_lock()
+    done.acquire()
+
+    def first() -> None:  # holds its write back: only it has touched d
+        rec.access(d, key, "Write", I_SITE)
+        done.release()
+
+    def second() -> None:  # a second task reads d whole: the held-back write is named now
+        done.acquire()
+        rec.access(d, rec.ALL, "Read", I_SITE)
+
+    ts = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    rec.flush()
+    mine = [e for e in engine.trace_events(trace)
+            if e.kind == "StateChange" and e.data["variable"].startswith("dict[")]
+    assert [(e.data["variable"], e.data["access_type"]) for e in mine] == [
+        ("dict[<_CountingKey#b>]", "Write"), ("dict[*]", "Read"),
+    ]
+    stats = rec.stats()
+    assert stats["ignored_key_methods"] >= 1 and stats["dropped"] == 0
 
 
 def test_held_back_accesses_keep_their_clocks_so_ordered_tasks_do_not_race(
