@@ -134,6 +134,7 @@ class Service:
         self.graph = ServiceGraph()
         self.engine = _make_engine(self._on_race)
         self.warmup = Warmup()
+        self.start_error: str | None = None
         self._lock = threading.RLock()  # serialises log application and snapshots
         self._log_lock = threading.Lock()  # serialises storage operations that move the cursor
         self._turn = threading.Condition(threading.Lock())
@@ -162,8 +163,16 @@ class Service:
     # --- lifecycle --------------------------------------------------------------------------
 
     def start(self, background: bool = True) -> None:
-        """Open storage (migrations) and replay the log into the engine (the warm-up)."""
-        self.storage.open()
+        """Open storage (migrations) and replay the log into the engine (the warm-up).
+
+        A storage that cannot be opened raises (the server does not start); ``start_error``
+        keeps its message for whoever started it in-process (``raceway_server.testing``).
+        """
+        try:
+            self.storage.open()
+        except Exception as exc:
+            self.start_error = f"{type(exc).__name__}: {exc}"
+            raise
         if background:
             threading.Thread(target=self._warm, name="raceway-warmup", daemon=True).start()
         else:

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -15,28 +14,13 @@ from raceway_sdk import _recorder as rec
 from raceway_sdk.instrument import http_clients
 from raceway_sdk.transport import HttpSink
 
-from raceway_server.api import create_app
-from raceway_server.api.server import Server
-from raceway_server.config import Config
+from raceway_server.testing import ThreadedServer
 
 APPS = str(Path(__file__).with_name("apps.py"))
 
 
-class RunningServer:
-    """The real server app under uvicorn in a thread, on 127.0.0.1 and an ephemeral port."""
-
-    def __init__(self, config: Config) -> None:
-        self.app = create_app(config)
-        self.service: Any = self.app.state.service
-        self.uv = Server(self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-        self.thread = threading.Thread(target=self.uv.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not (self.uv.started and self.service.warmup.ready):
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the raceway server did not start")
-            time.sleep(0.01)
-        self.url = f"http://127.0.0.1:{self.uv.port}"
+class RunningServer(ThreadedServer):
+    """The real server app in a thread, with the views these tests read."""
 
     def races(self, trace: int) -> list[Any]:
         return list(self.service.trace_races(trace))
@@ -44,9 +28,6 @@ class RunningServer:
     def events(self, trace: int) -> list[Any]:
         return list(self.service.trace_events(trace))
 
-    def stop(self) -> None:
-        self.uv.should_exit = True
-        self.thread.join(timeout=20)
 
 
 class Caller:
