@@ -76,6 +76,16 @@ def engine_deferring() -> Iterator[tuple[Engine, int]]:
         rec.set_sink(prev)
 
 
+def _run_threads(*targets: Any) -> None:
+    """Start a thread per target, then join them all (each within 60 s)."""
+    ts = [threading.Thread(target=t) for t in targets]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in ts), "a thread did not finish"
+
+
 def _box_accesses(engine: Engine, trace: int, box: Box) -> list[Any]:
     label = rec._identity.entry(box).label  # (its current name)
     return [
@@ -100,11 +110,7 @@ def test_batching_sink_gets_every_event_after_everything_that_happened_before_it
                 rec.access(box, "value", "Write", W_SITE, box.value + 1)
                 box.value += 1
 
-    ts = [threading.Thread(target=work, args=(60,)) for _ in range(3)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    _run_threads(*[lambda: work(60)] * 3)
     rec.flush()
     events = batch_sink.events
     assert not batch_sink.single  # a batching sink only ever gets batches
@@ -224,11 +230,7 @@ def test_a_second_task_brings_the_first_tasks_accesses_and_the_race_is_found(
         go.acquire()
         rec.access(box, "value", "Read", R_SITE)
 
-    ts = [threading.Thread(target=writer), threading.Thread(target=reader)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    _run_threads(writer, reader)
     rec.flush()
     got = _box_accesses(engine, trace, box)
     assert [e.data["access_type"] for e in got] == ["Write", "Read"]  # first task's go first
@@ -270,11 +272,7 @@ def test_a_held_back_keys_own_methods_are_the_recorders_activity_not_lost_events
         done.acquire()
         rec.access(d, rec.ALL, "Read", I_SITE)
 
-    ts = [threading.Thread(target=first), threading.Thread(target=second)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    _run_threads(first, second)
     rec.flush()
     mine = [e for e in engine.trace_events(trace)
             if e.kind == "StateChange" and e.data["variable"].startswith("dict[")]
@@ -358,12 +356,7 @@ def test_contended_instrumented_locks_stay_exclusive_and_keep_their_timeouts(
             with rlock, rlock:
                 counts["rlock"] += 1
 
-    ts = [threading.Thread(target=hammer) for _ in range(4)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in ts)
+    _run_threads(*[hammer] * 4)
     assert counts == {"with": 2000, "acquire": 2000, "rlock": 2000}
 
     held = threading.Event()
@@ -407,11 +400,7 @@ def test_the_same_object_put_by_two_threads_pairs_each_get_with_a_put(
 ) -> None:
     q: queue.Queue[Any] = queue.Queue()
     item = ("shared", "item")
-    ts = [threading.Thread(target=q.put, args=(item,)) for _ in range(2)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    _run_threads(*[lambda: q.put(item)] * 2)
     assert q.get() is item and q.get() is item
     rec.flush()
     acquires = [e for e in batch_sink.events
@@ -480,11 +469,7 @@ def test_a_lock_every_test_uses_forgets_the_tasks_of_earlier_tests(batch_sink: B
         stop.wait(10)
 
     for _ in range(3):  # three earlier "tests", each with its own threads
-        ts = [threading.Thread(target=use) for _ in range(4)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
+        _run_threads(*[use] * 4)
     left = threading.Thread(target=leaked)
     left.start()
     try:
