@@ -1044,7 +1044,7 @@ def _access_slow(
                     return
                 cached = ent.locs.get(key) or _new_loc(ent, key, site)  # (never: no list)
             ok, new_value = (False, None) if value is _NOVALUE else _cheap_value(value)
-            if ok:
+            if ok and not _batched:
                 ext: dict[str, Any] = {
                     "loc": cached[0],
                     "func": site.func,
@@ -1054,9 +1054,10 @@ def _access_slow(
                     "trusted_vc": True,
                 }
             else:
-                # a batching sink (the engine) never rewrites an event: a value-less access
-                # shares its ``ext`` with the task's previous one at this site and location
-                last = state.datas.get(site) if _batched and value is _NOVALUE else None
+                # a batching sink (the engine) never rewrites an event: an access shares its
+                # ``ext`` with the task's previous one at this site and location (the value,
+                # if any, is ``data["new_value"]``, which the engine reads when ``ext`` has none)
+                last = state.datas.get(site) if _batched else None
                 if last is not None and last[0] is cached and last[3] is stack:
                     ext = last[4]
                 else:
@@ -1090,6 +1091,8 @@ def _access_slow(
                     "location": site.location,
                     "access_type": access_type,
                 }
+                if _batched:  # the ext to share; no data to share (None never matches)
+                    state.datas[site] = (cached, None, None, stack, ext)
             # _send, inlined
             meta = state.meta
             if meta is None or state.meta_gen != _meta_gen:
