@@ -76,11 +76,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 GC_THRESHOLDS = (50_000, 20, 100)
-# The thread holding the storage writer's turn waits on PostgreSQL round trips while request
-# threads parse and analyse; each time a reply arrives it must win the GIL back, which takes up
-# to one switch interval. 1 ms instead of 5 ms shortens that serial section (measured with
-# benchmarks/ingest.py: PostgreSQL 58-62k -> 67-71k events/s, memory storage within noise).
-SWITCH_INTERVAL = 0.001
+# With PostgreSQL, the thread holding the storage writer's turn waits on round trips while
+# request threads parse and analyse; each time a reply arrives it must win the GIL back, which
+# takes up to one switch interval. 1 ms instead of 5 ms shortens that serial section (measured
+# with benchmarks/ingest.py: PostgreSQL 58-62k -> 67-71k events/s). Memory storage has no
+# round trips and does a little better with the default (more switching costs CPU).
+PG_SWITCH_INTERVAL = 0.001
 
 
 def serve(config: object, level: str = "info") -> int:
@@ -98,7 +99,8 @@ def serve(config: object, level: str = "info") -> int:
     gc.set_threshold(GC_THRESHOLDS[0], GC_THRESHOLDS[1], GC_THRESHOLDS[2])
     # ... and keep applied events out of its scans altogether (raceway_server/gcpolicy.py).
     gcpolicy.install()
-    sys.setswitchinterval(SWITCH_INTERVAL)
+    if config.storage_backend == "postgres":
+        sys.setswitchinterval(PG_SWITCH_INTERVAL)
     logging.getLogger("raceway_server").info(
         "raceway serve on %s:%d, storage %s, auth %s",
         config.host,
