@@ -39,6 +39,10 @@ except ImportError:  # pragma: no cover
     pass
 
 
+#: the ``locs`` of an entry whose locations were never named (never written to)
+NO_LOCS: dict[Any, tuple[str, str]] = {}
+
+
 class Entry:
     """What the recorder knows about one live object."""
 
@@ -83,8 +87,9 @@ class Entry:
         else:
             self.name = info[3]
             self.label = f"{self.name}@{serial}"
-        #: key -> (loc, variable) cache, filled by the recorder
-        self.locs: dict[Any, tuple[str, str]] = {}
+        #: key -> (loc, variable) cache, filled by the recorder; until then the shared empty
+        #: NO_LOCS (most objects are never named: a dict less per object for the collector)
+        self.locs: dict[Any, tuple[str, str]] = NO_LOCS
         #: vector clock stored by release-like operations on this object
         self.sync_vc: dict[str, int] | None = None
         #: the recorder's last sync-event payload for this object (shared while unchanged)

@@ -1197,7 +1197,10 @@ def _new_loc(ent: _identity.Entry, key: Any, site: Site) -> tuple[str, str]:
     else:
         loc = f"{ent.label}.{key}"
         var = f"{ent.name}.{key}"
-    cached = ent.locs[key] = (loc, var)
+    locs = ent.locs
+    if locs is _identity.NO_LOCS:
+        locs = ent.locs = {}
+    cached = locs[key] = (loc, var)
     return cached
 
 

@@ -440,3 +440,15 @@ def test_new_trace_drops_finished_tasks_from_the_callers_clock(sink: CollectingS
     rec.finish(alive)
     rec.join(alive)
     assert main.vc[alive.id] == alive.done_vc[alive.id]
+
+
+def test_entries_name_their_locations_in_their_own_cache(sink: CollectingSink) -> None:
+    boxes, dicts = [Box() for _ in range(3)], [{} for _ in range(3)]
+    for b, d in zip(boxes, dicts, strict=True):
+        rec.access(b, "value", "Write", SITE)
+        rec.access(d, "k", "Read", ISITE)
+    assert rec._identity.NO_LOCS == {}  # the shared "never named" cache is never written
+    for obj, key in [(b, "value") for b in boxes] + [(d, "k") for d in dicts]:
+        ent = rec._identity.lookup(obj)
+        assert ent is not None and list(ent.locs) == [key]
+    assert len({e.ext["loc"] for e in sink.accesses()}) == 6
