@@ -25,7 +25,8 @@
     });
   }
 
-  var app = { traces: [], total: 0, page: 1, minEvents: 1, service: "", q: "", raceCounts: {}, races: [], status: null };
+  /* loading: trace-list requests in flight (tests wait for 0 before acting on the list) */
+  var app = { traces: [], total: 0, page: 1, minEvents: 1, service: "", q: "", raceCounts: {}, races: [], status: null, loading: 0 };
   var main = doc.getElementById("ui-main"), nav = doc.getElementById("ui-nav"), badge = doc.getElementById("ui-status");
   doc.getElementById("ui-theme").appendChild(R.themeButton());
   var PAGES = [["traces", "Traces"], ["races", "Races (causal)"], ["services", "Services"], ["health", "Health"], ["hotspots", "Hotspots"], ["performance", "Performance"]];
@@ -148,11 +149,12 @@
   }
   function loadTraces(reset) {
     if (reset) { app.page = 1; app.traces = []; app.raceCounts = {}; }
+    app.loading++;
     return api(traceUrl()).then(function (d) {
       var rows = d.traces.filter(function (t) { return t.event_count >= app.minEvents; });
       app.traces = app.traces.concat(rows.filter(function (t) { return !app.traces.some(function (o) { return o.trace_id === t.trace_id; }); }));
       app.total = d.total_traces; app.pages = d.total_pages;
-    });
+    }).finally(function () { app.loading--; });
   }
   function visibleTraces() {
     var q = app.q.toLowerCase();

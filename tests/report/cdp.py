@@ -150,15 +150,27 @@ class Page:
                 raise CDPError(f"timed out waiting for {expression}; errors: {self.errors()}")
             time.sleep(0.05)
 
-    def click(self, selector: str) -> None:
-        """A real mouse click at the centre of the first element matching ``selector``."""
-        box = self.eval(
+    def click(self, selector: str, timeout: float = 10.0) -> None:
+        """A real mouse click at the centre of the first element matching ``selector``.
+
+        Like Playwright's actionability check, it waits until that point really hits the
+        element (not a toast over it, not a node a re-render is replacing).
+        """
+        probe = (
             f"(() => {{ const e = document.querySelector({json.dumps(selector)}); if (!e) return null;"
             " e.scrollIntoView({block: 'center', inline: 'center'}); const r = e.getBoundingClientRect();"
-            " return [r.left + r.width / 2, r.top + r.height / 2]; })()"
+            " const x = r.left + r.width / 2, y = r.top + r.height / 2, hit = document.elementFromPoint(x, y);"
+            " return [x, y, !!hit && (hit === e || e.contains(hit))]; })()"
         )
-        if not box:
-            raise CDPError(f"no element matches {selector}")
+        deadline = time.monotonic() + timeout
+        while True:
+            box = self.eval(probe)
+            if box and box[2]:
+                break
+            if time.monotonic() > deadline:
+                what = "no element matches" if not box else "something else covers"
+                raise CDPError(f"{what} {selector}")
+            time.sleep(0.05)
         for kind in ("mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1], "button": "left", "clickCount": 1})
 

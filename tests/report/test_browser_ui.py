@@ -87,7 +87,8 @@ def test_login_list_live_refresh_and_trace_view(browser: Browser, locked: Any) -
         page.type_text("input[name=q]", uuid_str(counter.trace_id)[-6:])
         assert page.eval("document.querySelectorAll('.trace-table tbody tr').length") == 1
         page.eval("(() => { const s = document.querySelector('select[name=min-events]'); s.value = '5'; s.dispatchEvent(new Event('change')); })()")
-        page.wait_for("RacewayUI.app.minEvents === 5 && document.querySelectorAll('.trace-table tbody tr').length === 1")
+        page.wait_for("RacewayUI.app.minEvents === 5 && RacewayUI.app.loading === 0"
+                      " && document.querySelectorAll('.trace-table tbody tr').length === 1")
         # the trace view from the wire events: same lanes and edges as the report draws
         page.click(".trace-link")
         loaded(page, "trace")
