@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from cdp import Browser, Page
+from cdp import Browser, CDPError, Page
 from raceway_sdk.protocol.events import dumps_batch, uuid_str
 from sessions import HOSTILE_TASK, HOSTILE_VAR, Builder, counter_trace, hostile_trace
 
@@ -20,11 +20,19 @@ KEY = "s3cret-key"
 
 
 def loaded(page: Page, name: str, timeout: float = 45) -> None:
-    page.wait_for(
-        f"document.documentElement.getAttribute('data-page') === {json.dumps(name)}"
-        " && document.documentElement.getAttribute('data-loaded') === '1'",
-        timeout,
-    )
+    try:
+        page.wait_for(
+            f"document.documentElement.getAttribute('data-page') === {json.dumps(name)}"
+            " && document.documentElement.getAttribute('data-loaded') === '1'",
+            timeout,
+        )
+    except CDPError as exc:  # say where the page is instead (an error page names its cause)
+        where = page.eval(
+            "[location.hash, document.documentElement.getAttribute('data-page'),"
+            " document.documentElement.getAttribute('data-loaded'),"
+            " (document.querySelector('main') || document.body).textContent.slice(0, 300)]"
+        )
+        raise CDPError(f"page {name!r} did not load; hash, page, loaded, text: {where}") from exc
 
 
 def post(server: Any, builder: Builder) -> None:
