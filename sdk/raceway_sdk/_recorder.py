@@ -937,19 +937,21 @@ def hook_access(
     if state is None:
         state = _lazy_state()
     ent = _table.get(id(obj))
+    skey = None
     if ent is not None:
         ref = ent.ref
         if (ref() if ref is not None else ent.strong) is obj:
             if ent.skip:
                 return
             try:
-                if (ent.serial, key, site, access_type) in state.seen:
+                skey = (ent.serial, key, site, access_type)
+                if skey in state.seen:
                     return
             except Exception:  # unhashable or hostile key: the slow path normalises it
-                pass
+                skey = None
         else:
             ent = None  # a dead object's entry: _identity.entry replaces it
-    _access_slow(state, obj, ent, key, access_type, site, value, up)
+    _access_slow(state, obj, ent, key, access_type, site, value, up, skey)
 
 
 def _access_slow(
@@ -961,7 +963,10 @@ def _access_slow(
     site: Site,
     value: Any,
     up: int = 2,
+    checked: tuple[Any, ...] | None = None,
 ) -> None:
+    # checked: the dedupe key hook_access already looked up in state.seen (not found), for a
+    # key that needs no normalising.
     # up: frames above this one that are surely raceway's (2: access(); 3: hook_access()).
     # The hot path of recording: the common case (a thread task, default variable name, a
     # stack already captured for this caller) inlines _site_stack and _send.
@@ -977,19 +982,22 @@ def _access_slow(
             ent = _identity.entry(obj, state if _defer_private else None)
             if ent.skip:
                 return
-        if site.kind == ITEM:
-            tk = type(key)
-            if tk is not str and tk is not int and key is not ALL:
-                # from here on the key's own methods may run (hash, eq, repr): whatever they
-                # record is refused and counted apart, not as a loss of the program's events
-                _busy[tid] = _OWN_CALLS
-                key = _normalise_item_key(key)
-        elif type(key) is not str:
-            key = str(key)
-        skey = (ent.serial, key, site, access_type)
         seen = state.seen
-        if skey in seen:
-            return
+        if checked is not None and type(key) is str:
+            skey = checked  # attribute names and str item keys need no normalising
+        else:
+            if site.kind == ITEM:
+                tk = type(key)
+                if tk is not str and tk is not int and key is not ALL:
+                    # from here on the key's own methods may run (hash, eq, repr): whatever
+                    # they record is refused and counted apart, not as the program's loss
+                    _busy[tid] = _OWN_CALLS
+                    key = _normalise_item_key(key)
+            elif type(key) is not str:
+                key = str(key)
+            skey = (ent.serial, key, site, access_type)
+            if skey in seen:
+                return
         sink = _sink
         owner = ent.owner
         if owner is not None and (
