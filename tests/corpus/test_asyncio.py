@@ -553,6 +553,19 @@ def test_race_two_loops_in_two_threads():
         t.join()
 
 
+def _receive_then_increment(box):
+    """A consumer for :func:`_over_a_socketpair`: one byte in, then ``box.value += 1`` across
+    an await."""
+
+    async def consumer(reader):
+        await reader.readexactly(1)
+        seen = box.value
+        await asyncio.sleep(0)
+        box.value = seen + 1
+
+    return consumer
+
+
 def _over_a_socketpair(producer, consumer):
     """Run ``producer(writer)`` and ``consumer(reader)`` on the two ends of a socket pair."""
     import socket
@@ -580,13 +593,7 @@ def test_norace_stream_handoff_over_socketpair():
         writer.write(b"x")
         await writer.drain()
 
-    async def consumer(reader):
-        await reader.readexactly(1)
-        seen = box.value
-        await asyncio.sleep(0)
-        box.value = seen + 1
-
-    _over_a_socketpair(producer, consumer)
+    _over_a_socketpair(producer, _receive_then_increment(box))
     assert box.value == 3
 
 
@@ -642,10 +649,4 @@ def test_race_write_after_send_over_socketpair():
         await writer.drain()
         box.value = 2
 
-    async def consumer(reader):
-        await reader.readexactly(1)
-        seen = box.value
-        await asyncio.sleep(0)
-        box.value = seen + 1
-
-    _over_a_socketpair(producer, consumer)
+    _over_a_socketpair(producer, _receive_then_increment(box))
