@@ -96,7 +96,8 @@ class Entry:
         self.sync_data: list[dict[str, Any] | None] | None = None
         #: the only task that has accessed the object so far (None: shared, or not tracked)
         self.owner: Any = None
-        #: that task's accesses not emitted yet, in program order (the recorder's)
+        #: that task's accesses not emitted yet, in program order, flat (the recorder's
+        #: ``_PEND_ITEM`` fields per access)
         self.pend: list[Any] | None = None
 
     def alive_is(self, obj: object) -> bool:

@@ -116,6 +116,10 @@ _meta_gen = 0
 _defer_private = False
 #: most accesses held back per object before they are emitted anyway (memory bound)
 _PEND_MAX = 256
+#: fields of one held-back access in ``Entry.pend``, which is flat (no tuple per access: one
+#: collector-tracked object less per held-back access): trace, timestamp, clock, task, key,
+#: site, access type, stack, value
+_PEND_ITEM = 9
 
 
 def configure(
@@ -297,6 +301,7 @@ _stats: dict[str, int] = {
 }
 _emitted = itertools.count()
 _sync_lock = _allocate_lock()
+_pend_lock = _allocate_lock()  # taking a held-back access out of Entry.pend (_emit_items)
 
 
 def _bump(name: str) -> None:
@@ -1042,11 +1047,10 @@ def _access_slow(
                         value = _NOVALUE
                 pend = ent.pend
                 if pend is not None:
-                    pend.append(
-                        (_trace_id, time_ns(), state.vc, state, key, site, access_type, stack,
-                         value)
-                    )
-                    if ent.owner is not state or len(pend) >= _PEND_MAX:
+                    # one extend: atomic, so an emitting task takes all nine fields or none
+                    pend += (_trace_id, time_ns(), state.vc, state, key, site, access_type,
+                             stack, value)
+                    if ent.owner is not state or len(pend) >= _PEND_MAX * _PEND_ITEM:
                         _emit_pending(ent, pend)  # shared meanwhile, or too many: emit now
                     seen[skey] = True
                     return
@@ -1143,8 +1147,8 @@ def share(ent: _identity.Entry) -> None:
 def _emit_pending(ent: _identity.Entry, pend: list[Any]) -> None:
     """Emit the accesses held back on ``ent`` (caller holds the busy flag), oldest first.
 
-    Items are popped one by one: a task that appended just as another task took the object
-    over may emit alongside, and each access still goes out exactly once. Locations are named
+    Accesses are taken out one by one: a task that appended just as another task took the
+    object over may emit alongside, and each access still goes out exactly once. Locations are named
     now (``mark_shared`` may have renamed the object since).
     """
     sink = _sink
@@ -1161,10 +1165,12 @@ def _emit_pending(ent: _identity.Entry, pend: list[Any]) -> None:
 
 
 def _emit_items(ent: _identity.Entry, pend: list[Any], sink: Any) -> None:
+    n = _PEND_ITEM
     while True:
-        try:
-            item = pend.pop(0)
-        except IndexError:
+        with _pend_lock:  # one access's fields taken whole, even with two emitting tasks
+            item = pend[:n]
+            del pend[:n]
+        if len(item) < n:
             return
         trace, ts, vc, state, key, site, access_type, stack, value = item
         if sink is None or trace != _trace_id:
@@ -1329,9 +1335,12 @@ def _record(
 
 def _after_fork_in_child() -> None:
     # Task ids must stay globally unique: the child process continues as a new task.
-    global _INSTANCE, _PID
+    global _INSTANCE, _PID, _sync_lock, _pend_lock
     _INSTANCE = os.urandom(3).hex()
     _PID = os.getpid()
+    # a thread that held one at fork time does not exist in the child
+    _sync_lock = _allocate_lock()
+    _pend_lock = _allocate_lock()
     # only the forking thread survives: other threads' flags must not stick to a reused ident
     mine = _busy.get(_get_ident())
     _busy.clear()
