@@ -10,8 +10,10 @@ Figures (last line, JSON):
   configuration once, so load from other processes on a shared machine hits them alike
   (``mixed_wall_slowdown``: the same for wall-clock time). The breakdown runs the same rounds
   with recording off (``hooks_only``), without thread patches, with the thread patches only
-  (the plain module), and with a sink that discards events (``recorder_only``: the SDK's
-  own cost; ``mixed_engine_us_per_event`` is what the engine adds per event). The
+  (the plain module), with a sink that discards events (``recorder_only``: the SDK's
+  own cost; ``mixed_engine_us_per_event`` is what the engine adds per event), and with the
+  recorder's Python hot path instead of the C one (``mixed_python_hot_path_slowdown``;
+  ``hot_path`` says which one the other figures used). The
   instrumented configurations mirror the pytest plugin: one engine per configuration for the
   whole run (a session's), a new trace per round (a test's) and the session's trace back after
   it, ``Engine.forget_trace`` right after the round (the plugin's after each verdict), all
@@ -143,6 +145,12 @@ def _stop() -> None:
     _recorder.set_sink(None)
 
 
+def _c_hot_path() -> bool:
+    from raceway_sdk import _recorder
+
+    return _recorder.use_speedups(True)
+
+
 def _recorder_events() -> int:
     from raceway_sdk import _recorder
 
@@ -150,9 +158,13 @@ def _recorder_events() -> int:
 
 
 class _NullSink:
-    """Discards events: the recorder's own cost, without the engine's."""
+    """Discards events: the recorder's own cost, without the engine's (batching, like the
+    engine: the events take the same path through the outbox)."""
 
     def emit(self, event: Any) -> None:
+        pass
+
+    def emit_batch(self, events: Any) -> None:
         pass
 
 
@@ -200,6 +212,7 @@ def _mixed_rounds(plain: Any, inst: Any, n: int, rounds: int) -> dict[str, Any]:
         "thread_patches_only": (plain, _sink()[0], True),
         "recorder_null_sink": (inst, _NullSink(), True),
         "inst": (inst, _sink()[0], True),
+        "inst_python_hot_path": (inst, _sink()[0], True),  # the C hot path off
     }
     rows: dict[str, list[tuple[float, float]]] = {k: [] for k in configs}
     events = 0
@@ -211,6 +224,7 @@ def _mixed_rounds(plain: Any, inst: Any, n: int, rounds: int) -> dict[str, Any]:
             _recorder.set_sink(sink)
             if patched:
                 threads.install()
+            _recorder.use_speedups(name != "inst_python_hot_path")
             try:
                 before = _recorder_events()
                 if sink is None:  # plain and hooks_only: the workload alone, as always
@@ -221,6 +235,7 @@ def _mixed_rounds(plain: Any, inst: Any, n: int, rounds: int) -> dict[str, Any]:
                 if name == "inst":
                     events += _recorder_events() - before
             finally:
+                _recorder.use_speedups(True)
                 threads.uninstall()
                 _recorder.set_sink(None)
     return {"rows": rows, "events": events / rounds, "sink": sink_kind}
@@ -282,6 +297,10 @@ def measure(quick: bool) -> dict[str, Any]:
         "tight_plain_ns_per_iter": round(tight_plain / n_tight * 1e9, 1),
         "tight_inst_ns_per_iter": round(tight_inst / n_tight * 1e9, 1),
         "mixed_wall_slowdown": round(_median_ratio(rows, "inst", False), 2),
+        # the same with the recorder's Python hot path instead of raceway_sdk/_speedups.c
+        "mixed_python_hot_path_slowdown": round(
+            _median_ratio(rows, "inst_python_hot_path", True), 2
+        ),
         "mixed_best_wall_slowdown": round(
             min(r[0] for r in rows["inst"]) / min(r[0] for r in rows["plain"]), 2
         ),
@@ -304,6 +323,7 @@ def measure(quick: bool) -> dict[str, Any]:
         "rss_plain_kb": rss_plain,
         "rss_inst_kb": rss_inst,
         "sink": mixed["sink"],
+        "hot_path": "c" if _c_hot_path() else "python",
         "python": sys.version.split()[0],
     }
 

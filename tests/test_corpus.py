@@ -58,6 +58,18 @@ def test_corpus_verdicts_are_the_same_under_xdist():
     assert result.total >= 40 and result.passed == result.total, details
 
 
+def test_corpus_verdicts_are_the_same_on_the_python_hot_path():
+    # The C hot path (raceway_sdk/_speedups.c) runs everywhere else; its Python reference must
+    # classify the thread, executor and queue kernels alike.
+    paths = ["tests/corpus/test_threads.py", "tests/corpus/test_executors.py",
+             "tests/corpus/test_queues.py"]
+    result = _corpus.run(paths, cwd=str(ROOT), timeout=300, autoload=False,
+                         env={"RACEWAY_PURE_PYTHON": "1"})
+    print(result.line())
+    details = "\n".join(result.details()) + "\n" + result.output[-3000:]
+    assert result.total >= 50 and result.passed == result.total, details
+
+
 def test_bundled_examples_report_their_races(tmp_path):
     """The README's main job, ``pytest --raceway examples/ --raceway-report=...``, on the
     top-level examples (the subdirectories belong to the demos and have their own tests)."""

@@ -1366,3 +1366,43 @@ def _init() -> None:
 
 
 _init()
+
+
+# --------------------------------------------------------------------------- C hot path
+
+#: hook_access written in Python: the reference, and the fallback when the C version
+#: (raceway_sdk/_speedups.c) is not built, is disabled, or the build has no GIL
+py_hook_access = hook_access
+_speedups: Any = None
+
+
+def use_speedups(enable: bool = True) -> bool:
+    """Route accesses through the C ``hook_access`` (``enable``) or the Python one; returns
+    whether the C version is in use now. ``RACEWAY_PURE_PYTHON=1`` makes the default Python.
+
+    The C version handles the common cases (same-epoch repeats, emitting an access of a
+    shared object, holding back an access of a private one) and hands the rest to
+    ``_access_slow``; both produce the same events (the recorder tests run both ways).
+    """
+    global hook_access, _speedups
+    if enable and _speedups is None:
+        try:
+            import sysconfig
+
+            if sysconfig.get_config_var("Py_GIL_DISABLED"):
+                return False  # its fast paths rely on the GIL for atomicity
+            from raceway_sdk import _speedups as module  # type: ignore[attr-defined]
+            from raceway_sdk.protocol import events
+
+            module.bind(globals(), vars(events), _identity.Entry, TaskState, Site)
+        except ImportError:  # not built (no compiler at install time): Python it is
+            return False
+        _speedups = module
+    hook_access = _speedups.hook_access if enable and _speedups is not None else py_hook_access
+    hooks = sys.modules.get("raceway_sdk.instrument.hooks")
+    if hooks is not None:
+        hooks._access = hook_access  # type: ignore[attr-defined]
+    return hook_access is not py_hook_access
+
+
+use_speedups(os.environ.get("RACEWAY_PURE_PYTHON", "") in ("", "0"))

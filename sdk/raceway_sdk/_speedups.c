@@ -1,0 +1,819 @@
+/* raceway_sdk._speedups: the recorder's access hot path in C.
+ *
+ * hook_access() here does what raceway_sdk._recorder.hook_access + _access_slow do for the
+ * common cases, with the same results (the same events, payload sharing, dedupe table and
+ * held-back accesses; tests run the recorder suites both ways):
+ *
+ *   - a repeated access in the same epoch: dropped (the dedupe table, state.seen);
+ *   - an access of a shared object by a thread task, with a batching sink, a named location
+ *     and a stack already captured for this site and caller: one StateChange event appended
+ *     to the outbox;
+ *   - an access of an object only this task has touched (defer_private): held back in the
+ *     entry's flat pend list.
+ *
+ * Everything else (first sight of an object, a new location or stack, event-loop tasks,
+ * named sites, keys that need normalising, a busy or quiet thread, a non-batching sink)
+ * goes to the Python _access_slow, which stays the reference. No Python code runs between
+ * the reads and the writes of the fast paths, so they are atomic under the GIL; a build
+ * without the GIL does not use this module (see _recorder).
+ *
+ * Object layouts are not hard-coded: slot offsets come from the member descriptors of the
+ * Python classes at bind() time.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+#include <structmember.h>
+#include <time.h>
+
+#if PY_VERSION_HEX < 0x030B0000
+#define GET_LASTI(f) ((f)->f_lasti < 0 ? -1 : (f)->f_lasti * 2)
+#else
+#define GET_LASTI(f) PyFrame_GetLasti(f)
+#endif
+
+#define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
+
+/* bound state (bind()) */
+static PyObject *G;  /* raceway_sdk._recorder.__dict__ */
+static PyObject *EV; /* raceway_sdk.protocol.events.__dict__ */
+static PyObject *current, *table, *busy, *novalue, *event_type, *no_locks, *outbox, *item_kind,
+    *all_key, *box;
+static PyTypeObject *entry_type, *state_type, *site_type;
+static Py_ssize_t E_serial, E_ref, E_strong, E_skip, E_owner, E_pend, E_locs;
+static Py_ssize_t T_seen, T_quiet, T_loop, T_vc, T_stacks, T_datas, T_meta, T_meta_gen, T_id;
+static Py_ssize_t S_kind, S_name, S_func, S_location;
+static Py_ssize_t pend_fields, pend_max;
+static int bound = 0;
+
+/* interned names */
+static PyObject *n_sink, *n_batched, *n_defer, *n_trace, *n_meta_gen, *n_drain_at, *n_emitted,
+    *n_slow, *n_lazy, *n_meta, *n_error, *n_id_base, *n_counter, *n_id_mask, *n_wake;
+static PyObject *k_loc, *k_func, *k_stack, *k_task, *k_trusted, *k_variable, *k_old, *k_new,
+    *k_location, *k_access_type, *s_statechange;
+
+static int
+member_offset(PyTypeObject *tp, const char *name, Py_ssize_t *out)
+{
+    PyObject *d = PyObject_GetAttrString((PyObject *)tp, name);
+    if (d == NULL)
+        return -1;
+    if (Py_TYPE(d) != &PyMemberDescr_Type) {
+        Py_DECREF(d);
+        PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", tp->tp_name, name);
+        return -1;
+    }
+    PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+    if (m->type != T_OBJECT_EX && m->type != T_OBJECT) {
+        Py_DECREF(d);
+        PyErr_Format(PyExc_TypeError, "%s.%s is not an object slot", tp->tp_name, name);
+        return -1;
+    }
+    *out = m->offset;
+    Py_DECREF(d);
+    return 0;
+}
+
+static PyObject *
+get_global(PyObject *dict, PyObject *name)
+{
+    PyObject *v = PyDict_GetItemWithError(dict, name); /* borrowed */
+    if (v == NULL && !PyErr_Occurred())
+        PyErr_Format(PyExc_RuntimeError, "raceway _speedups: %U is missing", name);
+    return v;
+}
+
+#define INTERN(var, text)                                  \
+    do {                                                   \
+        if ((var = PyUnicode_InternFromString(text)) == NULL) \
+            return NULL;                                   \
+    } while (0)
+
+#define KEEP(var, dict, text)                              \
+    do {                                                   \
+        PyObject *_n = PyUnicode_FromString(text);         \
+        if (_n == NULL)                                    \
+            return NULL;                                   \
+        var = get_global(dict, _n);                        \
+        Py_DECREF(_n);                                     \
+        if (var == NULL)                                   \
+            return NULL;                                   \
+        Py_INCREF(var);                                    \
+    } while (0)
+
+static PyObject *
+bind(PyObject *self, PyObject *args)
+{
+    PyObject *g, *ev;
+    PyTypeObject *et, *st, *sit;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!", &PyDict_Type, &g, &PyDict_Type, &ev, &PyType_Type,
+                          &et, &PyType_Type, &st, &PyType_Type, &sit))
+        return NULL;
+    if (bound) {
+        PyErr_SetString(PyExc_RuntimeError, "raceway _speedups: already bound");
+        return NULL;
+    }
+    if (member_offset(et, "serial", &E_serial) || member_offset(et, "ref", &E_ref) ||
+        member_offset(et, "strong", &E_strong) || member_offset(et, "skip", &E_skip) ||
+        member_offset(et, "owner", &E_owner) || member_offset(et, "pend", &E_pend) ||
+        member_offset(et, "locs", &E_locs) || member_offset(st, "seen", &T_seen) ||
+        member_offset(st, "quiet", &T_quiet) || member_offset(st, "loop", &T_loop) ||
+        member_offset(st, "vc", &T_vc) || member_offset(st, "stacks", &T_stacks) ||
+        member_offset(st, "datas", &T_datas) || member_offset(st, "meta", &T_meta) ||
+        member_offset(st, "meta_gen", &T_meta_gen) || member_offset(st, "id", &T_id) ||
+        member_offset(sit, "kind", &S_kind) || member_offset(sit, "name", &S_name) ||
+        member_offset(sit, "func", &S_func) || member_offset(sit, "location", &S_location))
+        return NULL;
+    INTERN(n_sink, "_sink");
+    INTERN(n_batched, "_batched");
+    INTERN(n_defer, "_defer_private");
+    INTERN(n_trace, "_trace_id");
+    INTERN(n_meta_gen, "_meta_gen");
+    INTERN(n_drain_at, "_DRAIN_AT");
+    INTERN(n_emitted, "_emitted");
+    INTERN(n_slow, "_access_slow");
+    INTERN(n_lazy, "_lazy_state");
+    INTERN(n_meta, "_meta");
+    INTERN(n_error, "_internal_error");
+    INTERN(n_id_base, "_id_base_now");
+    INTERN(n_counter, "_counter");
+    INTERN(n_id_mask, "_ID_MASK");
+    INTERN(n_wake, "wake");
+    INTERN(k_loc, "loc");
+    INTERN(k_func, "func");
+    INTERN(k_stack, "stack");
+    INTERN(k_task, "task");
+    INTERN(k_trusted, "trusted_vc");
+    INTERN(k_variable, "variable");
+    INTERN(k_old, "old_value");
+    INTERN(k_new, "new_value");
+    INTERN(k_location, "location");
+    INTERN(k_access_type, "access_type");
+    INTERN(s_statechange, "StateChange");
+    KEEP(current, g, "CURRENT");
+    KEEP(table, g, "_table");
+    KEEP(busy, g, "_busy");
+    KEEP(novalue, g, "_NOVALUE");
+    KEEP(event_type, g, "Event");
+    KEEP(no_locks, g, "_NO_LOCKS");
+    KEEP(outbox, g, "_outbox");
+    KEEP(item_kind, g, "ITEM");
+    KEEP(all_key, g, "ALL");
+    KEEP(box, g, "_box");
+    PyObject *pf, *pm;
+    KEEP(pf, g, "_PEND_ITEM");
+    KEEP(pm, g, "_PEND_MAX");
+    pend_fields = PyLong_AsSsize_t(pf);
+    pend_max = PyLong_AsSsize_t(pm);
+    Py_DECREF(pf);
+    Py_DECREF(pm);
+    if (PyErr_Occurred())
+        return NULL;
+    if (!PyList_CheckExact(outbox) || !PyDict_CheckExact(table) || !PyDict_CheckExact(busy)) {
+        PyErr_SetString(PyExc_TypeError, "raceway _speedups: unexpected recorder state types");
+        return NULL;
+    }
+    Py_INCREF(g);
+    Py_INCREF(ev);
+    Py_INCREF(et);
+    Py_INCREF(st);
+    Py_INCREF(sit);
+    G = g;
+    EV = ev;
+    entry_type = et;
+    state_type = st;
+    site_type = sit;
+    bound = 1;
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------------ helpers */
+
+static PyObject *
+time_ns_obj(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    return PyLong_FromLongLong((long long)ts.tv_sec * 1000000000LL + (long long)ts.tv_nsec);
+}
+
+/* events.new_event_id(), inlined: _id_base_now | (next(_counter) & _ID_MASK) */
+static PyObject *
+new_event_id(void)
+{
+    PyObject *base = get_global(EV, n_id_base);
+    PyObject *counter = base ? get_global(EV, n_counter) : NULL;
+    PyObject *mask = counter ? get_global(EV, n_id_mask) : NULL;
+    if (mask == NULL)
+        return NULL;
+    Py_INCREF(base); /* the globals may be rebound (fork) while we compute */
+    Py_INCREF(counter);
+    PyObject *n = PyIter_Next(counter);
+    Py_DECREF(counter);
+    if (n == NULL) {
+        Py_DECREF(base);
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "event id counter exhausted");
+        return NULL;
+    }
+    PyObject *low = PyNumber_And(n, mask);
+    Py_DECREF(n);
+    if (low == NULL) {
+        Py_DECREF(base);
+        return NULL;
+    }
+    PyObject *id = PyNumber_Or(base, low);
+    Py_DECREF(base);
+    Py_DECREF(low);
+    return id;
+}
+
+/* _recorder._cheap_value: 1 and a new reference in *out when the value is kept, else 0 */
+static int
+cheap_value(PyObject *value, PyObject **out)
+{
+    PyTypeObject *t = Py_TYPE(value);
+    if (t == &PyUnicode_Type) {
+        if (PyUnicode_GET_LENGTH(value) <= 64) {
+            Py_INCREF(value);
+            *out = value;
+            return 1;
+        }
+        return -2; /* long string: the Python path truncates it */
+    }
+    if (t == &PyBool_Type || t == &PyFloat_Type || value == Py_None) {
+        Py_INCREF(value);
+        *out = value;
+        return 1;
+    }
+    if (t == &PyLong_Type) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (v == -1 && PyErr_Occurred())
+            return -1;
+        if (overflow > 0) { /* >= 2**63: kept when < 2**64 */
+            unsigned long long u = PyLong_AsUnsignedLongLong(value);
+            if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                return 0;
+            }
+        }
+        else if (overflow < 0)
+            return 0;
+        Py_INCREF(value);
+        *out = value;
+        return 1;
+    }
+    return 0;
+}
+
+/* The stack cached for (state, site) when it was captured from this very site frame and
+ * caller instruction (_recorder._site_stack's hit test); borrowed, or NULL (no error). */
+static PyObject *
+cached_stack(PyObject *state, PyObject *site, long up)
+{
+    PyObject *stacks = SLOT(state, T_stacks);
+    if (stacks == NULL || !PyDict_CheckExact(stacks))
+        return NULL;
+    PyObject *hit = PyDict_GetItemWithError(stacks, site);
+    if (hit == NULL || !PyTuple_CheckExact(hit) || PyTuple_GET_SIZE(hit) != 4) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyFrameObject *f = PyEval_GetFrame(); /* borrowed: the hook's (or access()'s) frame */
+    if (f == NULL)
+        return NULL;
+    Py_INCREF(f);
+    for (long i = 0; i < up - 2 && f != NULL; i++) {
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    if (f == NULL)
+        return NULL;
+    PyObject *result = NULL;
+    PyCodeObject *code = PyFrame_GetCode(f);
+    if ((PyObject *)code == PyTuple_GET_ITEM(hit, 0)) {
+        PyFrameObject *caller = PyFrame_GetBack(f);
+        if (caller != NULL) {
+            PyCodeObject *ccode = PyFrame_GetCode(caller);
+            if ((PyObject *)ccode == PyTuple_GET_ITEM(hit, 1)) {
+                long lasti = PyLong_AsLong(PyTuple_GET_ITEM(hit, 2));
+                if (lasti == -1 && PyErr_Occurred())
+                    PyErr_Clear();
+                else if (GET_LASTI(caller) == lasti)
+                    result = PyTuple_GET_ITEM(hit, 3);
+            }
+            Py_DECREF(ccode);
+            Py_DECREF(caller);
+        }
+    }
+    Py_DECREF(code);
+    Py_DECREF(f);
+    return result;
+}
+
+static int
+is_true_slot(PyObject *v)
+{
+    return v == Py_True;
+}
+
+/* ------------------------------------------------------------------------------ emission */
+
+/* The held-back path: append the access's fields to the entry's pend list. 1 done, 0 not
+ * applicable (the Python path decides), -1 error. */
+static int
+hold_back(PyObject *state, PyObject *ent, PyObject *key, PyObject *access_type, PyObject *site,
+          PyObject *value, PyObject *stack, PyObject *trace)
+{
+    PyObject *pend = SLOT(ent, E_pend);
+    if (pend == NULL || !PyList_CheckExact(pend))
+        return 0;
+    if (PyList_GET_SIZE(pend) + pend_fields >= pend_max * pend_fields)
+        return 0; /* the bound is reached: the Python path emits them */
+    PyObject *kept = novalue;
+    Py_INCREF(kept);
+    if (value != novalue) {
+        PyObject *v = NULL;
+        int ok = cheap_value(value, &v);
+        if (ok == -1) {
+            Py_DECREF(kept);
+            return -1;
+        }
+        if (ok == -2) {
+            Py_DECREF(kept);
+            return 0;
+        }
+        if (ok == 1) {
+            Py_DECREF(kept);
+            kept = v;
+        }
+    }
+    PyObject *ts = time_ns_obj();
+    PyObject *vc = SLOT(state, T_vc);
+    if (ts == NULL || vc == NULL) {
+        Py_XDECREF(ts);
+        Py_DECREF(kept);
+        return ts == NULL ? -1 : 0;
+    }
+    PyObject *fields[9] = {trace, ts, vc, state, key, site, access_type, stack, kept};
+    int rc = 1;
+    for (int i = 0; i < 9; i++) { /* no Python code runs in between: atomic under the GIL */
+        if (PyList_Append(pend, fields[i]) < 0) {
+            rc = -1;
+            break;
+        }
+    }
+    Py_DECREF(ts);
+    Py_DECREF(kept);
+    return rc;
+}
+
+static PyObject *
+new_dict5(PyObject *k1, PyObject *v1, PyObject *k2, PyObject *v2, PyObject *k3, PyObject *v3,
+          PyObject *k4, PyObject *v4, PyObject *k5, PyObject *v5)
+{
+    PyObject *d = PyDict_New();
+    if (d == NULL)
+        return NULL;
+    if (PyDict_SetItem(d, k1, v1) || PyDict_SetItem(d, k2, v2) || PyDict_SetItem(d, k3, v3) ||
+        PyDict_SetItem(d, k4, v4) || PyDict_SetItem(d, k5, v5)) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* The emit path: one StateChange event into the outbox. 1 done, 0 not applicable, -1 error. */
+static int
+emit(PyObject *state, PyObject *ent, PyObject *key, PyObject *access_type, PyObject *site,
+     PyObject *value, PyObject *stack, PyObject *cached, PyObject *trace)
+{
+    PyObject *new_value = Py_None;
+    int valued = value != novalue;
+    if (valued) {
+        int ok = cheap_value(value, &new_value);
+        if (ok == -1)
+            return -1;
+        if (ok == -2)
+            return 0;
+        if (ok == 0) {
+            new_value = Py_None;
+            Py_INCREF(new_value);
+        }
+    }
+    else
+        Py_INCREF(new_value);
+    int rc = -1;
+    PyObject *ext = NULL, *data = NULL, *entry = NULL, *ev = NULL, *id = NULL, *ts = NULL;
+    /* the metadata first: _meta() is Python (other threads may run meanwhile), every borrowed
+     * read below happens after it, with no Python code in between */
+    PyObject *meta = SLOT(state, T_meta);
+    PyObject *meta_gen = SLOT(state, T_meta_gen);
+    PyObject *gen = get_global(G, n_meta_gen);
+    if (gen == NULL || meta_gen == NULL)
+        goto done;
+    if (meta == NULL || meta == Py_None || PyObject_RichCompareBool(meta_gen, gen, Py_EQ) != 1) {
+        if (PyErr_Occurred())
+            goto done;
+        PyObject *fn = get_global(G, n_meta);
+        if (fn == NULL)
+            goto done;
+        meta = PyObject_CallOneArg(fn, state);
+        if (meta == NULL)
+            goto done;
+    }
+    else
+        Py_INCREF(meta);
+    PyObject *datas = SLOT(state, T_datas);
+    PyObject *task = SLOT(state, T_id);
+    PyObject *vc = SLOT(state, T_vc);
+    PyObject *func = SLOT(site, S_func);
+    PyObject *location = SLOT(site, S_location);
+    if (datas == NULL || !PyDict_CheckExact(datas) || task == NULL || vc == NULL ||
+        func == NULL || location == NULL) {
+        Py_DECREF(meta);
+        rc = 0;
+        goto done;
+    }
+    PyObject *last = PyDict_GetItemWithError(datas, site); /* borrowed */
+    if (last == NULL && PyErr_Occurred()) {
+        Py_DECREF(meta);
+        goto done;
+    }
+    if (last != NULL && (!PyTuple_CheckExact(last) || PyTuple_GET_SIZE(last) != 5))
+        last = NULL;
+    if (last != NULL && PyTuple_GET_ITEM(last, 0) == cached && PyTuple_GET_ITEM(last, 3) == stack) {
+        ext = PyTuple_GET_ITEM(last, 4);
+        Py_INCREF(ext);
+    }
+    else {
+        ext = new_dict5(k_loc, PyTuple_GET_ITEM(cached, 0), k_func, func, k_stack, stack, k_task,
+                        task, k_trusted, Py_True);
+        if (ext == NULL) {
+            Py_DECREF(meta);
+            goto done;
+        }
+    }
+    if (!valued) {
+        if (last != NULL && PyTuple_GET_ITEM(last, 0) == cached &&
+            PyTuple_GET_ITEM(last, 1) == access_type) {
+            data = PyTuple_GET_ITEM(last, 2);
+            Py_INCREF(data);
+        }
+        else {
+            data = new_dict5(k_variable, PyTuple_GET_ITEM(cached, 1), k_old, Py_None, k_new, Py_None,
+                             k_location, location, k_access_type, access_type);
+            if (data == NULL) {
+                Py_DECREF(meta);
+                goto done;
+            }
+        }
+        entry = PyTuple_Pack(5, cached, access_type, data, stack, ext);
+    }
+    else {
+        data = new_dict5(k_variable, PyTuple_GET_ITEM(cached, 1), k_old, Py_None, k_new, new_value,
+                         k_location, location, k_access_type, access_type);
+        if (data == NULL) {
+            Py_DECREF(meta);
+            goto done;
+        }
+        entry = PyTuple_Pack(5, cached, Py_None, Py_None, stack, ext);
+    }
+    if (entry == NULL || PyDict_SetItem(datas, site, entry) < 0) {
+        Py_DECREF(meta);
+        goto done;
+    }
+    id = new_event_id();
+    ts = id ? time_ns_obj() : NULL;
+    if (ts == NULL) {
+        Py_DECREF(meta);
+        goto done;
+    }
+    PyObject *argv[10] = {id, trace, Py_None, ts, s_statechange, data, meta, vc, no_locks, ext};
+    ev = PyObject_Vectorcall(event_type, argv, 10, NULL);
+    Py_DECREF(meta);
+    if (ev == NULL || PyList_Append(outbox, ev) < 0)
+        goto done;
+    PyObject *counter = get_global(G, n_emitted);
+    if (counter == NULL)
+        goto done;
+    PyObject *n = PyIter_Next(counter);
+    if (n == NULL && PyErr_Occurred())
+        goto done;
+    Py_XDECREF(n);
+    rc = 1;
+done:
+    Py_DECREF(new_value);
+    Py_XDECREF(ext);
+    Py_XDECREF(data);
+    Py_XDECREF(entry);
+    Py_XDECREF(ev);
+    Py_XDECREF(id);
+    Py_XDECREF(ts);
+    return rc;
+}
+
+/* _box.wake() with the thread marked busy (it may start the drainer thread) */
+static int
+wake_drainer(PyObject *tid)
+{
+    PyObject *one = PyLong_FromLong(1);
+    if (one == NULL || PyDict_SetItem(busy, tid, one) < 0) {
+        Py_XDECREF(one);
+        return -1;
+    }
+    Py_DECREF(one);
+    PyObject *r = PyObject_CallMethodNoArgs(box, n_wake);
+    int rc = r == NULL ? -1 : 0;
+    Py_XDECREF(r);
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    if (PyDict_DelItem(busy, tid) < 0)
+        PyErr_Clear();
+    PyErr_Restore(et, ev, tb);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------ the hook */
+
+/* _recorder._access_slow(state, obj, ent, key, access_type, site, value, up, checked); ``up``
+ * counted the Python way has one frame less here: this function has none. */
+static PyObject *
+python_path(PyObject *state, PyObject *obj, PyObject *ent, PyObject *key, PyObject *access_type,
+            PyObject *site, PyObject *value, long up, PyObject *skey)
+{
+    PyObject *fn = get_global(G, n_slow);
+    if (fn == NULL)
+        return NULL;
+    Py_INCREF(fn);
+    PyObject *upo = PyLong_FromLong(up - 1);
+    if (upo == NULL) {
+        Py_DECREF(fn);
+        return NULL;
+    }
+    PyObject *argv[9] = {state, obj,  ent ? ent : Py_None, key, access_type, site, value, upo,
+                         skey ? skey : Py_None};
+    PyObject *r = PyObject_Vectorcall(fn, argv, 9, NULL);
+    Py_DECREF(fn);
+    Py_DECREF(upo);
+    return r;
+}
+
+static PyObject *
+internal_error(void)
+{
+    PyErr_Clear();
+    PyObject *fn = get_global(G, n_error);
+    if (fn == NULL)
+        return NULL;
+    return PyObject_CallNoArgs(fn);
+}
+
+/* 1: the entry still describes obj (not a dead object with the same id), 0: not, -1 error */
+static int
+alive_is(PyObject *ent, PyObject *obj)
+{
+    PyObject *ref = SLOT(ent, E_ref);
+    if (ref == NULL)
+        return 0;
+    if (ref == Py_None)
+        return SLOT(ent, E_strong) == obj;
+    if (!PyWeakref_Check(ref))
+        return 0;
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *target;
+    if (PyWeakref_GetRef(ref, &target) < 0)
+        return -1;
+    int same = target == obj;
+    Py_XDECREF(target);
+    return same;
+#else
+    return PyWeakref_GetObject(ref) == obj;
+#endif
+}
+
+/* The fast paths (see the top of this file): 1 done, 0 the Python path decides, -1 error. */
+static int
+fast_path(PyObject *state, PyObject *ent, PyObject *key, PyObject *access_type, PyObject *site,
+          PyObject *value, long up, PyObject *skey, PyObject *seen, PyObject *tid)
+{
+    PyObject *kind = SLOT(site, S_kind);
+    PyObject *name = SLOT(site, S_name);
+    if (kind == NULL || name == NULL || !PyUnicode_Check(name) || PyUnicode_GET_LENGTH(name) != 0)
+        return 0;
+    if (!PyUnicode_CheckExact(key)) {
+        int is_item = kind == item_kind || PyUnicode_Compare(kind, item_kind) == 0;
+        if (PyErr_Occurred())
+            return -1;
+        if (!is_item || !(PyLong_CheckExact(key) || key == all_key))
+            return 0; /* the key may need normalising */
+    }
+    if (SLOT(state, T_loop) != Py_None)
+        return 0; /* an event-loop task: segments, named in _record */
+    PyObject *defer = get_global(G, n_defer);
+    PyObject *trace = defer ? get_global(G, n_trace) : NULL;
+    if (trace == NULL)
+        return -1;
+    PyObject *owner = SLOT(ent, E_owner);
+    int rc;
+    if (owner != NULL && owner != Py_None) {
+        if (owner != state || defer != Py_True)
+            return 0; /* a second task: what the first one held back goes first */
+        PyObject *stack = cached_stack(state, site, up);
+        if (stack == NULL)
+            return PyErr_Occurred() ? -1 : 0;
+        Py_INCREF(stack);
+        Py_INCREF(trace);
+        rc = hold_back(state, ent, key, access_type, site, value, stack, trace);
+        Py_DECREF(trace);
+        Py_DECREF(stack);
+    }
+    else {
+        PyObject *batched = get_global(G, n_batched);
+        if (batched == NULL)
+            return -1;
+        if (batched != Py_True)
+            return 0;
+        PyObject *locs = SLOT(ent, E_locs);
+        if (locs == NULL || !PyDict_CheckExact(locs))
+            return 0;
+        PyObject *cached = PyDict_GetItemWithError(locs, key);
+        if (cached == NULL)
+            return PyErr_Occurred() ? -1 : 0;
+        if (!PyTuple_CheckExact(cached) || PyTuple_GET_SIZE(cached) != 2)
+            return 0;
+        PyObject *stack = cached_stack(state, site, up);
+        if (stack == NULL)
+            return PyErr_Occurred() ? -1 : 0;
+        Py_INCREF(cached);
+        Py_INCREF(stack);
+        Py_INCREF(trace); /* emit() runs Python code (_meta): a set_trace() may rebind it */
+        rc = emit(state, ent, key, access_type, site, value, stack, cached, trace);
+        Py_DECREF(trace);
+        Py_DECREF(cached);
+        Py_DECREF(stack);
+        if (rc == 1) {
+            PyObject *drain = get_global(G, n_drain_at);
+            if (drain == NULL)
+                return -1;
+            Py_ssize_t at = PyLong_AsSsize_t(drain);
+            if (at == -1 && PyErr_Occurred())
+                return -1;
+            if (PyList_GET_SIZE(outbox) >= at && wake_drainer(tid) < 0)
+                return -1;
+        }
+    }
+    if (rc == 1 && PyDict_SetItem(seen, skey, Py_True) < 0)
+        return -1;
+    return rc;
+}
+
+static PyObject *
+hook_access(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (!bound) {
+        PyErr_SetString(PyExc_RuntimeError, "raceway _speedups: not bound");
+        return NULL;
+    }
+    if (nargs < 4 || nargs > 6) {
+        PyErr_Format(PyExc_TypeError, "hook_access() takes 4 to 6 positional arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    PyObject *obj = args[0], *key = args[1], *access_type = args[2], *site = args[3];
+    PyObject *value = nargs > 4 ? args[4] : novalue;
+    PyObject *upo = nargs > 5 ? args[5] : NULL;
+    if (kwnames != NULL) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+            PyObject *kw = PyTuple_GET_ITEM(kwnames, i);
+            int is_value = PyUnicode_CompareWithASCIIString(kw, "value") == 0;
+            if ((is_value && nargs > 4) ||
+                (!is_value && (PyUnicode_CompareWithASCIIString(kw, "up") != 0 || nargs > 5))) {
+                PyErr_Format(PyExc_TypeError, "hook_access() got an unexpected or repeated keyword "
+                             "argument %R", kw);
+                return NULL;
+            }
+            if (is_value)
+                value = args[nargs + i];
+            else
+                upo = args[nargs + i];
+        }
+    }
+    long up = 3;
+    if (upo != NULL) {
+        up = PyLong_AsLong(upo);
+        if (up == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    PyObject *sink = get_global(G, n_sink);
+    if (sink == NULL)
+        return NULL;
+    if (sink == Py_None)
+        Py_RETURN_NONE;
+    PyObject *state = NULL;
+    if (PyContextVar_Get(current, NULL, &state) < 0)
+        return NULL;
+    if (state == NULL || state == Py_None) {
+        Py_XDECREF(state);
+        PyObject *lazy = get_global(G, n_lazy);
+        if (lazy == NULL)
+            return NULL;
+        state = PyObject_CallNoArgs(lazy);
+        if (state == NULL)
+            return NULL;
+    }
+    PyObject *result = NULL, *ent = NULL, *skey = NULL, *tid = NULL, *seen = NULL;
+    PyObject *idkey = PyLong_FromVoidPtr(obj);
+    if (idkey == NULL)
+        goto done;
+    ent = PyDict_GetItemWithError(table, idkey);
+    Py_DECREF(idkey);
+    if (ent == NULL && PyErr_Occurred())
+        goto done;
+    if (ent != NULL && Py_TYPE(ent) != entry_type)
+        ent = NULL; /* not ours: _identity.entry() decides */
+    if (ent != NULL) {
+        Py_INCREF(ent);
+        int alive = alive_is(ent, obj);
+        if (alive < 0)
+            goto done;
+        if (alive) {
+            if (is_true_slot(SLOT(ent, E_skip)))
+                goto none;
+            PyObject *serial = SLOT(ent, E_serial);
+            /* owned: a key's __hash__ may let another thread run set_trace(), which replaces
+             * every task's table */
+            seen = SLOT(state, T_seen);
+            Py_XINCREF(seen);
+            if (serial != NULL && seen != NULL && PyDict_CheckExact(seen)) {
+                skey = PyTuple_Pack(4, serial, key, site, access_type);
+                if (skey == NULL)
+                    goto done;
+                int c = PyDict_Contains(seen, skey);
+                if (c == 1)
+                    goto none;
+                if (c < 0) { /* unhashable or hostile key: the slow path normalises it */
+                    PyErr_Clear();
+                    Py_CLEAR(skey);
+                }
+            }
+        }
+        else
+            Py_CLEAR(ent); /* a dead object's entry: _identity.entry replaces it */
+    }
+    if (ent != NULL && skey != NULL && Py_TYPE(state) == state_type &&
+        Py_TYPE(site) == site_type) {
+        tid = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+        if (tid == NULL)
+            goto done;
+        int b = PyDict_Contains(busy, tid);
+        if (b < 0)
+            goto done;
+        if (!b) {
+            if (is_true_slot(SLOT(state, T_quiet)))
+                goto none;
+            int rc = fast_path(state, ent, key, access_type, site, value, up, skey, seen, tid);
+            if (rc == 1)
+                goto none;
+            if (rc < 0) {
+                result = internal_error();
+                goto done;
+            }
+        }
+    }
+    result = python_path(state, obj, ent, key, access_type, site, value, up, skey);
+    goto done;
+none:
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    Py_DECREF(state);
+    Py_XDECREF(ent);
+    Py_XDECREF(skey);
+    Py_XDECREF(tid);
+    Py_XDECREF(seen);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"bind", bind, METH_VARARGS,
+     "bind(recorder_globals, events_globals, Entry, TaskState, Site): attach to the recorder"},
+    {"hook_access", (PyCFunction)(void (*)(void))hook_access, METH_FASTCALL | METH_KEYWORDS,
+     "hook_access(obj, key, access_type, site, value=_NOVALUE, up=3): _recorder.hook_access"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_speedups", "The recorder's access hot path in C.", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,242 @@
+"""The C hot path (raceway_sdk/_speedups.c) records exactly what the Python one does.
+
+The rest of the suite runs with the C version (the default when it is built); the Python
+reference runs the recorder suites in a subprocess here, and the corpus kernels in
+tests/test_corpus.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from raceway_sdk import _recorder as rec
+from raceway_sdk.instrument import hooks
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILT = importlib.util.find_spec("raceway_sdk._speedups") is not None
+
+W_SITE = rec.register_site(__file__, 1, "writer", "", rec.ATTR)
+R_SITE = rec.register_site(__file__, 2, "reader", "", rec.ATTR)
+I_SITE = rec.register_site(__file__, 3, "items", "", rec.ITEM)
+N_SITE = rec.register_site(__file__, 4, "named", "{obj}.named", rec.ATTR)
+
+
+class Box:
+    def __init__(self) -> None:
+        self.value = 0
+
+
+class BatchSink:
+    """A batching sink (the engine's protocol): events come through the outbox."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+        self.lock = threading.Lock()
+
+    def emit(self, event: Any) -> None:
+        self.events.append(event)
+
+    def emit_batch(self, events: list[Any]) -> None:
+        self.events.extend(events)
+
+
+def test_the_c_version_is_built_and_in_use_where_a_compiler_exists() -> None:
+    if not BUILT:
+        assert not (shutil.which("cc") or shutil.which("gcc")), (
+            "a C compiler is here but raceway_sdk._speedups was not built"
+        )
+        pytest.skip("no C compiler: the Python hot path is the only one")
+    assert rec.use_speedups(True)
+    assert type(rec.hook_access).__name__ == "builtin_function_or_method"
+    assert hooks._access is rec.hook_access
+
+
+def test_use_speedups_switches_the_recorder_and_the_hooks() -> None:
+    try:
+        assert rec.use_speedups(False) is False
+        assert rec.hook_access is rec.py_hook_access
+        assert hooks._access is rec.py_hook_access
+    finally:
+        rec.use_speedups(True)
+    assert (rec.hook_access is not rec.py_hook_access) is BUILT
+
+
+def _scenario() -> None:
+    """Held-back, shared, deduplicated, valued and fallback accesses of two tasks."""
+    shared, private, d, lst = Box(), Box(), {}, []
+    tick = rec.ClockSlot()
+    for i in range(3):  # the main task alone: held back (defer_private)
+        rec.access(shared, "value", "Write", W_SITE, i)
+        rec.access(shared, "value", "Read", R_SITE)
+        rec.access(shared, "value", "Read", R_SITE)  # same epoch: dropped
+        rec.access(d, "k", "Write", I_SITE, "v" * 80)  # a long value: truncated
+        rec.access(d, 3, "Read", I_SITE)
+        rec.access(d, (1, 2), "Read", I_SITE)  # a tuple key: normalised by the slow path
+        rec.access(d, True, "Write", I_SITE, 2**70)  # a bool key, a value too large to keep
+        rec.access(lst, rec.ALL, "AtomicRMW", I_SITE)
+        rec.access(private, "value", "Write", W_SITE, float(i))
+        rec.release(tick, "test", tick)
+    child = rec.fork("thread", "child")
+    token = rec.activate(child)
+    try:
+        for i in range(3):  # a second task: everything the main task held back goes first
+            rec.access(shared, "value", "Read", R_SITE)
+            rec.access(d, "k", "Read", I_SITE)
+            rec.access(d, 3, "Write", I_SITE, None)
+            rec.access(lst, rec.ALL, "Read", I_SITE)
+            rec.access(shared, "value", "Write", N_SITE, i)  # a named site: the slow path
+            rec.release(tick, "test", tick)
+    finally:
+        rec.deactivate(token)
+    rec.finish(child)
+    rec.join(child)
+    for i in range(4):  # shared now: emitted, payloads shared while they repeat
+        rec.access(shared, "value", "Write", W_SITE, i)
+        rec.access(shared, "value", "Read", R_SITE)
+        rec.access(d, "k", "Write", I_SITE, i % 2 == 0)
+        rec.access(d, 3, "Read", I_SITE)
+        rec.access(lst, rec.ALL, "AtomicRMW", I_SITE)
+        rec.release(tick, "test", tick)
+
+
+def _record(c_version: bool) -> tuple[list[Any], int]:
+    """The scenario's events (in a fresh trace) and how often the Python slow path ran."""
+    slow_calls = 0
+    python_slow = rec._access_slow
+
+    def counting_slow(*args: Any) -> None:
+        nonlocal slow_calls
+        slow_calls += 1
+        args = list(args)
+        args[7] += 1  # ``up``: this frame is one more above the access site
+        python_slow(*args)
+
+    sink = BatchSink()
+    rec.use_speedups(c_version)
+    prev_sink = rec.set_sink(sink)
+    prev_trace = rec.current_trace()
+    rec.configure(defer_private=True)
+    rec._access_slow = counting_slow  # type: ignore[assignment]
+    rec.set_trace(None)
+    try:
+        runner = threading.Thread(target=_scenario)  # a fresh task: its clock starts at 1
+        runner.start()
+        runner.join()
+        rec.flush()
+    finally:
+        rec._access_slow = python_slow  # type: ignore[assignment]
+        rec.configure(defer_private=False)
+        rec.set_sink(prev_sink)
+        rec.set_trace(prev_trace)
+        rec.use_speedups(True)
+    return sink.events, slow_calls
+
+
+def _normalised(events: list[Any]) -> list[Any]:
+    """Events with run-specific ids replaced by their order of appearance, and the sharing of
+    payload objects between events as indexes."""
+    tasks: dict[str, str] = {}
+    serials: dict[str, str] = {}
+
+    def task(t: str) -> str:
+        return tasks.setdefault(t, f"T{len(tasks)}")
+
+    def labels(v: Any) -> Any:
+        """Task ids -> T0, T1...; "Box@12.value" -> "Box@S0.value": in order of sight."""
+        if isinstance(v, dict):
+            return {k: labels(x) for k, x in v.items()}
+        if not isinstance(v, str):
+            return v
+        if re.fullmatch(r"[0-9a-f]{6}/\d+|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", v):
+            return task(v)
+        return re.sub(r"@(\d+)", lambda m: "@" + serials.setdefault(m[1], f"S{len(serials)}"), v)
+
+    def same_as(objs: list[Any], i: int) -> int:
+        return next(j for j in range(i + 1) if objs[j] is objs[i])
+
+    rows = []
+    datas = [e.data for e in events]
+    exts = [e.ext for e in events]
+    for i, e in enumerate(events):
+        ext = {k: labels(v) for k, v in (e.ext or {}).items()}
+        if "origin_trace" in ext:
+            ext["origin_trace"] = ext["origin_trace"] == e.trace_id
+        data = {k: (task(v) if k in ("task_id", "spawned_by") else labels(v))
+                for k, v in e.data.items()}
+        vc = sorted((task(k), n) for k, n in e.vc.items())
+        rows.append((e.kind, data, ext, vc, task(e.meta.thread_id), e.trace_id == events[0].trace_id,
+                     same_as(datas, i), same_as(exts, i)))
+    return rows
+
+
+@pytest.mark.skipif(not BUILT, reason="the C version is not built")
+def test_the_c_path_records_what_the_python_path_records() -> None:
+    c_events, c_slow = _record(True)
+    py_events, py_slow = _record(False)
+    accesses = [e for e in py_events if e.kind == "StateChange"]
+    assert len(accesses) > 30
+    assert {e.data["access_type"] for e in accesses} >= {"Read", "Write", "AtomicRMW"}
+    assert _normalised(c_events) == _normalised(py_events)
+    # the C version took the common cases itself
+    assert c_slow < py_slow - 20, (c_slow, py_slow)
+    # the stack of an access starts at its caller (_scenario; the counting wrapper above is
+    # not raceway's code, so it shows on top when the slow path captured it)
+    for e in c_events:
+        if e.kind == "StateChange":
+            frames = [f for f in e.ext["stack"] if not f[2].endswith("counting_slow")]
+            assert frames[0][2] == "_scenario", e.ext["stack"]
+
+
+@pytest.mark.skipif(not BUILT, reason="the C version is not built")
+def test_the_c_path_survives_hostile_keys_and_a_concurrent_trace_switch() -> None:
+    class Hostile:
+        def __hash__(self) -> int:
+            rec.set_trace(None)  # replaces every task's dedupe table mid-lookup
+            return 1
+
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("no")
+
+    sink = BatchSink()
+    prev_sink = rec.set_sink(sink)
+    prev_trace = rec.current_trace()
+    d: dict[Any, Any] = {}
+    try:
+        for _ in range(50):
+            rec.access(d, "k", "Write", I_SITE, 1)
+            rec.access(d, Hostile(), "Read", I_SITE)
+        rec.flush()
+    finally:
+        rec.set_sink(prev_sink)
+        rec.set_trace(prev_trace)
+    assert sum(e.kind == "StateChange" for e in sink.events) >= 50
+
+
+def test_the_recorder_suites_pass_on_the_python_path() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RACEWAY")}
+    env["RACEWAY_PURE_PYTHON"] = "1"
+    files = [
+        "tests/unit/test_recorder.py",
+        "tests/unit/test_recorder_delivery.py",
+        "tests/unit/test_recorder_hotpaths.py",
+        "tests/unit/test_rewrite.py",
+        "tests/unit/test_rewrite_containers.py",
+        "tests/unit/test_proxy.py",
+    ]
+    probe = "from raceway_sdk import _recorder as r; assert r.hook_access is r.py_hook_access"
+    check = subprocess.run([sys.executable, "-c", probe], env=env, cwd=ROOT, timeout=60)
+    assert check.returncode == 0, "RACEWAY_PURE_PYTHON=1 did not select the Python hot path"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *files],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
