@@ -5,6 +5,9 @@ Measures, with a sink that discards events (the recorder's own cost):
 * ``no_sink_ns``: ``access()`` with recording off (what instrumented code pays outside tests);
 * ``fast_path_ns``: a repeated access in the same epoch (deduplicated, nothing emitted);
 * ``emit_ns``: an access that emits an event, stack reused (same task, site and caller);
+* ``emit_batched_ns`` / ``emit_batched_python_ns``: the same with a batching sink (the
+  engine's protocol), through the C hot path / its Python reference (recording thread only:
+  the outbox's thread hands the events over);
 * ``emit_full_stack_ns``: an emitting access that captures a fresh stack (first per site/task);
 * ``stack_capture_ns``: one bounded stack capture (depth 16 available) on its own;
 * ``lock_pair_ns`` / ``raw_lock_pair_ns``: acquire+release of an instrumented / raw Lock;
@@ -33,6 +36,11 @@ from raceway_sdk.instrument import threads
 
 class NullSink:
     def emit(self, event: Any) -> None:
+        pass
+
+
+class BatchNullSink(NullSink):
+    def emit_batch(self, events: Any) -> None:
         pass
 
 
@@ -173,6 +181,14 @@ def main() -> None:
     # emitting paths run 20 frames deep, like an access inside a test's call stack
     results["emit_ns"] = _deep(20, bench_emit, n // 10) - seg
     results["emit_full_stack_ns"] = _deep(20, bench_emit_full_stack, n // 20) - seg
+    # a batching sink (the engine's protocol): events go through the outbox, and the C hot
+    # path (raceway_sdk/_speedups.c) takes them; then the same with its Python reference
+    rec.set_sink(BatchNullSink())
+    for c_version, key in ((True, "emit_batched_ns"), (False, "emit_batched_python_ns")):
+        rec.use_speedups(c_version)
+        results[key] = _deep(20, bench_emit, n // 10) - seg
+    rec.use_speedups(True)
+    rec.set_sink(NullSink())
     results["stack_capture_ns"] = _deep(20, bench_stack, n // 20)
     results["lock_pair_ns"] = _best(bench_lock, n // 10)
     results["raw_lock_pair_ns"] = _best(bench_raw_lock, n)
