@@ -457,21 +457,11 @@ emit(PyObject *state, PyObject *ent, PyObject *key, PyObject *access_type, PyObj
             goto done;
         }
     }
-    if (!valued) {
-        if (last != NULL && PyTuple_GET_ITEM(last, 0) == cached &&
-            PyTuple_GET_ITEM(last, 1) == access_type) {
-            data = PyTuple_GET_ITEM(last, 2);
-            Py_INCREF(data);
-        }
-        else {
-            data = new_dict5(k_variable, PyTuple_GET_ITEM(cached, 1), k_old, Py_None, k_new, Py_None,
-                             k_location, location, k_access_type, access_type);
-            if (data == NULL) {
-                Py_DECREF(meta);
-                goto done;
-            }
-        }
-        entry = PyTuple_Pack(5, cached, access_type, data, stack, ext);
+    /* a value-less payload is shared with the task's last one at this site while they repeat */
+    if (!valued && last != NULL && PyTuple_GET_ITEM(last, 0) == cached &&
+        PyTuple_GET_ITEM(last, 1) == access_type) {
+        data = PyTuple_GET_ITEM(last, 2);
+        Py_INCREF(data);
     }
     else {
         data = new_dict5(k_variable, PyTuple_GET_ITEM(cached, 1), k_old, Py_None, k_new, new_value,
@@ -480,8 +470,11 @@ emit(PyObject *state, PyObject *ent, PyObject *key, PyObject *access_type, PyObj
             Py_DECREF(meta);
             goto done;
         }
-        entry = PyTuple_Pack(5, cached, Py_None, Py_None, stack, ext);
     }
+    if (valued) /* the ext to share; no data to share (None never matches) */
+        entry = PyTuple_Pack(5, cached, Py_None, Py_None, stack, ext);
+    else
+        entry = PyTuple_Pack(5, cached, access_type, data, stack, ext);
     if (entry == NULL || PyDict_SetItem(datas, site, entry) < 0) {
         Py_DECREF(meta);
         goto done;
