@@ -148,7 +148,7 @@ def _stop() -> None:
 def _c_hot_path() -> bool:
     from raceway_sdk import _recorder
 
-    return _recorder.use_speedups(True)
+    return _recorder.hook_access is not _recorder.py_hook_access
 
 
 def _recorder_events() -> int:

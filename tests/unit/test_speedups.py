@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from raceway_sdk import _recorder as rec
 from raceway_sdk.instrument import hooks
+from test_recorder_delivery import BatchSink  # batching, like the engine: through the outbox
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILT = importlib.util.find_spec("raceway_sdk._speedups") is not None
@@ -33,20 +34,6 @@ N_SITE = rec.register_site(__file__, 4, "named", "{obj}.named", rec.ATTR)
 class Box:
     def __init__(self) -> None:
         self.value = 0
-
-
-class BatchSink:
-    """A batching sink (the engine's protocol): events come through the outbox."""
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-        self.lock = threading.Lock()
-
-    def emit(self, event: Any) -> None:
-        self.events.append(event)
-
-    def emit_batch(self, events: list[Any]) -> None:
-        self.events.extend(events)
 
 
 def test_the_c_version_is_built_and_in_use_where_a_compiler_exists() -> None:
@@ -124,6 +111,7 @@ def _record(c_version: bool) -> tuple[list[Any], int]:
     rec.use_speedups(c_version)
     prev_sink = rec.set_sink(sink)
     prev_trace = rec.current_trace()
+    prev_defer = rec._defer_private
     rec.configure(defer_private=True)
     rec._access_slow = counting_slow  # type: ignore[assignment]
     rec.set_trace(None)
@@ -134,7 +122,7 @@ def _record(c_version: bool) -> tuple[list[Any], int]:
         rec.flush()
     finally:
         rec._access_slow = python_slow  # type: ignore[assignment]
-        rec.configure(defer_private=False)
+        rec.configure(defer_private=prev_defer)
         rec.set_sink(prev_sink)
         rec.set_trace(prev_trace)
         rec.use_speedups(True)
