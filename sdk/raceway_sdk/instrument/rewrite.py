@@ -23,7 +23,8 @@ order, and the access itself is performed natively by the hook):
   iterable of ``for`` loops and comprehensions, ``with`` items (raw locks created before the
   thread patches get acquire/release events).
 
-Method loads that are called at once (``self.method()``) are not recorded.
+Method loads that are called at once (``self.method()``) are not recorded, nor are accesses
+of a list/dict/set the function built itself before its name escapes (:mod:`._escape`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import types
 from collections.abc import Sequence
 from typing import Any, cast
 
+from raceway_sdk.instrument import _escape
 from raceway_sdk.instrument import hooks as _hooks
 from raceway_sdk.instrument.selection import Selection
 
@@ -60,7 +62,7 @@ P = _hooks.PREFIX
 
 def _compute_version() -> str:
     digest = hashlib.sha1()
-    for mod_file in (__file__, _hooks.__file__):
+    for mod_file in (__file__, _hooks.__file__, _escape.__file__):
         try:
             with open(mod_file, "rb") as f:
                 digest.update(f.read())
@@ -313,6 +315,9 @@ class _Rewriter(ast.NodeTransformer):
         self.sites: list[tuple[int, str, str, str]] = []
         self.classes: list[str] = []
         self.ntemp = 0
+        #: ids of access nodes on containers no other task can reach yet (left native)
+        self.private: set[int] = set()
+        self.module_bound = builder.module.bound | tracked
 
     # -- helpers
     def site(self, node: ast.AST, kind: str, name: str = "") -> ast.Name:
@@ -386,6 +391,13 @@ class _Rewriter(ast.NodeTransformer):
     def cell_site(self, node: ast.AST, name: str, owner: _Scope) -> ast.Name:
         return self.site(node, "attr", f"{owner.qualname}.<locals>.{name}")
 
+    def private_accesses(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[int]:
+        scope = self.scope
+        readers = {
+            n for n in _escape.READERS if n not in self.module_bound and scope.resolve(n)[0] == "global"
+        }
+        return _escape.private_accesses(node, scope.globals | scope.nonlocals | scope.cells, readers)
+
     # -- expressions
     def visit_Name(self, node: ast.Name) -> ast.expr:
         if not isinstance(node.ctx, ast.Load) or _generated(node):
@@ -406,7 +418,7 @@ class _Rewriter(ast.NodeTransformer):
         return ast.copy_location(self.load_attr(node.value, node.attr, self.site(node, "attr")), node)
 
     def visit_Subscript(self, node: ast.Subscript) -> ast.expr:
-        if not isinstance(node.ctx, ast.Load) or _generated(node.value):
+        if not isinstance(node.ctx, ast.Load) or _generated(node.value) or id(node) in self.private:
             return cast(ast.expr, self.generic_visit(node))
         value = self.visit(node.value)
         new = _hook("gi", value, self.slice_expr(node.slice), self.site(node, "item"))
@@ -418,7 +430,7 @@ class _Rewriter(ast.NodeTransformer):
             func.value = self.visit(func.value)
             args = [self.visit(a) for a in node.args]
             keywords = [self.visit(k) for k in node.keywords]
-            if func.attr in _hooks.CALL_NAMES:
+            if func.attr in _hooks.CALL_NAMES and id(node) not in self.private:
                 new = ast.Call(
                     func=_name(P + "call"),
                     args=[func, _const(func.attr), self.site(node, "item"), *args],
@@ -432,6 +444,7 @@ class _Rewriter(ast.NodeTransformer):
             and func.id in _hooks.BUILTIN_CALL_NAMES
             and node.args
             and self.scope.resolve(func.id)[0] == "global"
+            and id(node) not in self.private
         ):
             args = [self.visit(a) for a in node.args]
             keywords = [self.visit(k) for k in node.keywords]
@@ -444,7 +457,7 @@ class _Rewriter(ast.NodeTransformer):
         return cast(ast.expr, self.generic_visit(node))
 
     def visit_Compare(self, node: ast.Compare) -> ast.expr:
-        if len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)):
+        if len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)) and id(node) not in self.private:
             left, right = self.visit(node.left), self.visit(node.comparators[0])
             new: ast.expr = _hook("cn", left, right, self.site(node, "item"))
             if isinstance(node.ops[0], ast.NotIn):
@@ -465,7 +478,7 @@ class _Rewriter(ast.NodeTransformer):
     def _comp(self, node: Any) -> ast.expr:
         gens = node.generators
         first = gens[0]
-        fresh = _fresh(first.iter)
+        fresh = _fresh(first.iter) or id(first.iter) in self.private
         first.iter = self.visit(first.iter)
         if not first.is_async and not fresh:
             first.iter = ast.copy_location(_hook("it", first.iter, self.site(first.iter, "item")), first.iter)
@@ -540,6 +553,7 @@ class _Rewriter(ast.NodeTransformer):
         node.decorator_list = self._decorators(node.decorator_list)
         self._defaults(node.args)
         outer, self.scope = self.scope, self.scopes[id(node)]
+        self.private |= self.private_accesses(node)
         body = self._body(node.body)
         if self.scope.cells:
             init = ast.Assign([ast.Name(self.scope.cellvar, ast.Store())], _hook("Closure"))
@@ -584,7 +598,7 @@ class _Rewriter(ast.NodeTransformer):
             obj = self.visit(target.value)
             call = _hook("sa", src, obj, _const(self.mangle(target.attr)), self.site(target, "attr"))
             return self._located([ast.Expr(call)], node)
-        if isinstance(target, ast.Subscript) and not _generated(target.value):
+        if isinstance(target, ast.Subscript) and not _generated(target.value) and id(target) not in self.private:
             obj = self.visit(target.value)
             call = _hook("si", src, obj, self.slice_expr(target.slice), self.site(target, "item"))
             return self._located([ast.Expr(call)], node)
@@ -668,7 +682,7 @@ class _Rewriter(ast.NodeTransformer):
             else:
                 return node
             return self._located([ast.Expr(read), node, *self.record_name_write(target, node)], node)
-        if not isinstance(target, (ast.Attribute, ast.Subscript)) or _generated(target.value):
+        if not isinstance(target, (ast.Attribute, ast.Subscript)) or _generated(target.value) or id(target) in self.private:
             return self.generic_visit(node)
         obj = self.visit(target.value)
         is_attr = isinstance(target, ast.Attribute)
@@ -709,7 +723,7 @@ class _Rewriter(ast.NodeTransformer):
             return [s for e in target.elts for s in self._delete(e, node)]
         if isinstance(target, ast.Attribute) and not _generated(target.value):
             return [ast.Expr(_hook("da", self.visit(target.value), _const(self.mangle(target.attr)), self.site(target, "attr")))]
-        if isinstance(target, ast.Subscript) and not _generated(target.value):
+        if isinstance(target, ast.Subscript) and not _generated(target.value) and id(target) not in self.private:
             return [ast.Expr(_hook("di", self.visit(target.value), self.slice_expr(target.slice), self.site(target, "item")))]
         stmts: list[ast.stmt] = [ast.Delete([self.visit(target) if not isinstance(target, ast.Name) else target])]
         if isinstance(target, ast.Name):
@@ -728,7 +742,7 @@ class _Rewriter(ast.NodeTransformer):
         return ast.Name(tmp, ast.Store()), stores
 
     def visit_For(self, node: Any) -> Any:
-        fresh = _fresh(node.iter)
+        fresh = _fresh(node.iter) or id(node.iter) in self.private
         node.iter = self.visit(node.iter)
         if isinstance(node, ast.For) and not fresh:
             node.iter = ast.copy_location(_hook("it", node.iter, self.site(node.iter, "item")), node.iter)
