@@ -1373,6 +1373,9 @@ _init()
 #: hook_access written in Python: the reference, and the fallback when the C version
 #: (raceway_sdk/_speedups.c) is not built, is disabled, or the build has no GIL
 py_hook_access = hook_access
+#: the same for the sync events' acquire / release
+py_acquire = acquire
+py_release = release
 _speedups: Any = None
 
 
@@ -1384,7 +1387,7 @@ def use_speedups(enable: bool = True) -> bool:
     shared object, holding back an access of a private one) and hands the rest to
     ``_access_slow``; both produce the same events (the recorder tests run both ways).
     """
-    global hook_access, _speedups
+    global hook_access, acquire, release, _speedups
     if enable and _speedups is None:
         try:
             import sysconfig
@@ -1394,11 +1397,16 @@ def use_speedups(enable: bool = True) -> bool:
             from raceway_sdk import _speedups as module  # type: ignore[attr-defined]
             from raceway_sdk.protocol import events
 
-            module.bind(globals(), vars(events), _identity.Entry, TaskState, Site)
+            module.bind(
+                globals(), vars(events), _identity.Entry, TaskState, Site, vars(_stacks), ClockSlot
+            )
         except ImportError:  # not built (no compiler at install time): Python it is
             return False
         _speedups = module
-    hook_access = _speedups.hook_access if enable and _speedups is not None else py_hook_access
+    fast = enable and _speedups is not None
+    hook_access = _speedups.hook_access if fast else py_hook_access
+    acquire = _speedups.acquire if fast else py_acquire
+    release = _speedups.release if fast else py_release
     hooks = sys.modules.get("raceway_sdk.instrument.hooks")
     if hooks is not None:
         hooks._access = hook_access  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-/* raceway_sdk._speedups: the recorder's access hot path in C.
+/* raceway_sdk._speedups: the recorder's hot paths in C (accesses, sync events).
  *
  * hook_access() here does what raceway_sdk._recorder.hook_access + _access_slow do for the
  * common cases, with the same results (the same events, payload sharing, dedupe table and
@@ -37,20 +37,27 @@
 /* bound state (bind()) */
 static PyObject *G;  /* raceway_sdk._recorder.__dict__ */
 static PyObject *EV; /* raceway_sdk.protocol.events.__dict__ */
+static PyObject *STK; /* raceway_sdk._stacks.__dict__ */
 static PyObject *current, *table, *busy, *novalue, *event_type, *no_locks, *outbox, *item_kind,
     *all_key, *box;
-static PyTypeObject *entry_type, *state_type, *site_type;
-static Py_ssize_t E_serial, E_ref, E_strong, E_skip, E_owner, E_pend, E_locs;
-static Py_ssize_t T_seen, T_quiet, T_loop, T_vc, T_stacks, T_datas, T_meta, T_meta_gen, T_id;
+static PyTypeObject *entry_type, *state_type, *site_type, *clockslot_type;
+static Py_ssize_t E_serial, E_ref, E_strong, E_skip, E_owner, E_pend, E_locs, E_sync_vc, E_sync_data,
+    E_label;
+static Py_ssize_t T_seen, T_quiet, T_loop, T_vc, T_stacks, T_datas, T_meta, T_meta_gen, T_id,
+    T_sync_ext;
+static Py_ssize_t C_sync_vc;
 static Py_ssize_t S_kind, S_name, S_func, S_location;
 static Py_ssize_t pend_fields, pend_max;
 static int bound = 0;
 
 /* interned names */
 static PyObject *n_sink, *n_batched, *n_defer, *n_trace, *n_meta_gen, *n_drain_at, *n_emitted,
-    *n_slow, *n_lazy, *n_meta, *n_error, *n_id_base, *n_counter, *n_id_mask, *n_wake;
+    *n_slow, *n_lazy, *n_meta, *n_error, *n_id_base, *n_counter, *n_id_mask, *n_wake,
+    *n_py_acquire, *n_py_release, *n_sync_lock, *n_locked, *n_synced, *n_locations, *n_skip,
+    *n_locations_max, *n_startswith;
 static PyObject *k_loc, *k_func, *k_stack, *k_task, *k_trusted, *k_variable, *k_old, *k_new,
-    *k_location, *k_access_type, *s_statechange;
+    *k_location, *k_access_type, *s_statechange, *k_lock_id, *k_lock_type, *s_lock_acquire,
+    *s_lock_release, *s_unknown_location;
 
 static int
 member_offset(PyTypeObject *tp, const char *name, Py_ssize_t *out)
@@ -104,10 +111,11 @@ get_global(PyObject *dict, PyObject *name)
 static PyObject *
 bind(PyObject *self, PyObject *args)
 {
-    PyObject *g, *ev;
-    PyTypeObject *et, *st, *sit;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!O!", &PyDict_Type, &g, &PyDict_Type, &ev, &PyType_Type,
-                          &et, &PyType_Type, &st, &PyType_Type, &sit))
+    PyObject *g, *ev, *stk;
+    PyTypeObject *et, *st, *sit, *cst;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!O!", &PyDict_Type, &g, &PyDict_Type, &ev, &PyType_Type,
+                          &et, &PyType_Type, &st, &PyType_Type, &sit, &PyDict_Type, &stk,
+                          &PyType_Type, &cst))
         return NULL;
     if (bound) {
         PyErr_SetString(PyExc_RuntimeError, "raceway _speedups: already bound");
@@ -122,7 +130,10 @@ bind(PyObject *self, PyObject *args)
         member_offset(st, "datas", &T_datas) || member_offset(st, "meta", &T_meta) ||
         member_offset(st, "meta_gen", &T_meta_gen) || member_offset(st, "id", &T_id) ||
         member_offset(sit, "kind", &S_kind) || member_offset(sit, "name", &S_name) ||
-        member_offset(sit, "func", &S_func) || member_offset(sit, "location", &S_location))
+        member_offset(sit, "func", &S_func) || member_offset(sit, "location", &S_location) ||
+        member_offset(et, "sync_vc", &E_sync_vc) || member_offset(et, "sync_data", &E_sync_data) ||
+        member_offset(et, "label", &E_label) || member_offset(st, "sync_ext", &T_sync_ext) ||
+        member_offset(cst, "sync_vc", &C_sync_vc))
         return NULL;
     INTERN(n_sink, "_sink");
     INTERN(n_batched, "_batched");
@@ -139,6 +150,20 @@ bind(PyObject *self, PyObject *args)
     INTERN(n_counter, "_counter");
     INTERN(n_id_mask, "_ID_MASK");
     INTERN(n_wake, "wake");
+    INTERN(n_py_acquire, "py_acquire");
+    INTERN(n_py_release, "py_release");
+    INTERN(n_sync_lock, "_sync_lock");
+    INTERN(n_locked, "locked");
+    INTERN(n_synced, "_synced");
+    INTERN(n_locations, "_locations");
+    INTERN(n_skip, "_SKIP_FOR_LOCATION");
+    INTERN(n_locations_max, "_LOCATIONS_MAX");
+    INTERN(n_startswith, "startswith");
+    INTERN(k_lock_id, "lock_id");
+    INTERN(k_lock_type, "lock_type");
+    INTERN(s_lock_acquire, "LockAcquire");
+    INTERN(s_lock_release, "LockRelease");
+    INTERN(s_unknown_location, "<unknown>:0");
     INTERN(k_loc, "loc");
     INTERN(k_func, "func");
     INTERN(k_stack, "stack");
@@ -178,11 +203,15 @@ bind(PyObject *self, PyObject *args)
     Py_INCREF(et);
     Py_INCREF(st);
     Py_INCREF(sit);
+    Py_INCREF(stk);
+    Py_INCREF(cst);
     G = g;
     EV = ev;
+    STK = stk;
     entry_type = et;
     state_type = st;
     site_type = sit;
+    clockslot_type = cst;
     bound = 1;
     Py_RETURN_NONE;
 }
@@ -792,9 +821,451 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------------------ sync events */
+
+/* _recorder.acquire / release do, for the common case, in C: a thread task, a batching sink,
+ * the object's identity entry already made, no slot or a ClockSlot, the task's metadata and
+ * sync payloads already made. Everything else goes to the Python py_acquire / py_release (the
+ * reference), called with the same arguments: no frame of ours sits between them and the
+ * caller, so ``_up`` means the same. */
+
+/* _stacks.caller_location(up) as seen from the caller of the C function: a new reference,
+ * or NULL with an error set. */
+static PyObject *
+sync_location(long up)
+{
+    PyObject *locations = get_global(STK, n_locations);
+    PyObject *skip = locations ? get_global(STK, n_skip) : NULL;
+    PyObject *maxo = skip ? get_global(STK, n_locations_max) : NULL;
+    if (maxo == NULL)
+        return NULL;
+    if (!PyDict_CheckExact(locations)) {
+        PyErr_SetString(PyExc_TypeError, "raceway _speedups: _stacks._locations is not a dict");
+        return NULL;
+    }
+    Py_ssize_t max = PyLong_AsSsize_t(maxo);
+    if (max == -1 && PyErr_Occurred())
+        return NULL;
+    PyFrameObject *f = PyEval_GetFrame(); /* borrowed: the caller's frame */
+    Py_XINCREF(f);
+    for (long i = 0; i < up && f != NULL; i++) {
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    while (f != NULL) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        PyObject *cid = PyLong_FromVoidPtr(code);
+        PyObject *lasti = cid ? PyLong_FromLong(GET_LASTI(f)) : NULL;
+        PyObject *key = lasti ? PyTuple_Pack(2, cid, lasti) : NULL;
+        Py_XDECREF(cid);
+        Py_XDECREF(lasti);
+        if (key == NULL)
+            goto fail;
+        PyObject *hit = PyDict_GetItemWithError(locations, key); /* borrowed */
+        if (hit == NULL && PyErr_Occurred()) {
+            Py_DECREF(key);
+            goto fail;
+        }
+        if (hit != NULL && PyTuple_CheckExact(hit) && PyTuple_GET_SIZE(hit) == 2 &&
+            PyTuple_GET_ITEM(hit, 0) == (PyObject *)code) {
+            PyObject *loc = PyTuple_GET_ITEM(hit, 1);
+            Py_INCREF(loc);
+            Py_DECREF(key);
+            Py_DECREF(code);
+            Py_DECREF(f);
+            return loc;
+        }
+        PyObject *fn = code->co_filename;
+        PyObject *inside = PyObject_CallMethodOneArg(fn, n_startswith, skip);
+        int is_inside = inside == NULL ? -1 : PyObject_IsTrue(inside);
+        Py_XDECREF(inside);
+        if (is_inside < 0) {
+            Py_DECREF(key);
+            goto fail;
+        }
+        if (!is_inside) {
+            if (PyDict_GET_SIZE(locations) >= max)
+                PyDict_Clear(locations); /* bounded: code objects of many generated functions */
+            PyObject *loc = PyUnicode_FromFormat("%U:%d", fn, PyFrame_GetLineNumber(f));
+            PyObject *pair = loc ? PyTuple_Pack(2, (PyObject *)code, loc) : NULL;
+            int rc = pair ? PyDict_SetItem(locations, key, pair) : -1;
+            Py_XDECREF(pair);
+            Py_DECREF(key);
+            Py_DECREF(code);
+            Py_DECREF(f);
+            if (rc < 0) {
+                Py_XDECREF(loc);
+                return NULL;
+            }
+            return loc;
+        }
+        Py_DECREF(key);
+        Py_DECREF(code);
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+        continue;
+    fail:
+        Py_DECREF(code);
+        Py_DECREF(f);
+        return NULL;
+    }
+    Py_INCREF(s_unknown_location);
+    return s_unknown_location;
+}
+
+/* protocol.clock.vc_join(a, b): ``a`` itself (new reference) when it dominates, else a new
+ * dict; NULL with no error set when a component is not an int (the Python path decides). */
+static PyObject *
+vc_join(PyObject *a, PyObject *b)
+{
+    PyObject *out = NULL, *comp, *n;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(b, &pos, &comp, &n)) {
+        PyObject *mine = PyDict_GetItemWithError(a, comp);
+        if (mine == NULL && PyErr_Occurred())
+            goto fail;
+        if (!PyLong_CheckExact(n) || (mine != NULL && !PyLong_CheckExact(mine)))
+            goto fail;
+        long theirs = PyLong_AsLong(n), ours = mine == NULL ? 0 : PyLong_AsLong(mine);
+        if ((theirs == -1 || ours == -1) && PyErr_Occurred())
+            goto fail;
+        if (theirs > ours) {
+            if (out == NULL && (out = PyDict_Copy(a)) == NULL)
+                return NULL;
+            if (PyDict_SetItem(out, comp, n) < 0)
+                goto fail;
+        }
+    }
+    if (out == NULL) {
+        Py_INCREF(a);
+        return a;
+    }
+    return out;
+fail:
+    Py_XDECREF(out);
+    return NULL;
+}
+
+static void
+set_slot(PyObject *o, Py_ssize_t off, PyObject *v)
+{
+    PyObject *old = SLOT(o, off);
+    Py_INCREF(v);
+    SLOT(o, off) = v;
+    Py_XDECREF(old);
+}
+
+/* _recorder._sync_data: the event's data, shared with the object's last one of this
+ * direction while object, type and location repeat. New reference, or NULL: error set, or
+ * none (the Python path decides). */
+static PyObject *
+sync_data(PyObject *ent, PyObject *lock_type, PyObject *location, int i)
+{
+    PyObject *label = SLOT(ent, E_label);
+    PyObject *pair = SLOT(ent, E_sync_data);
+    if (label == NULL || pair == NULL)
+        return NULL;
+    if (pair == Py_None) {
+        pair = PyList_New(2);
+        if (pair == NULL)
+            return NULL;
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(pair, 0, Py_None);
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(pair, 1, Py_None);
+        set_slot(ent, E_sync_data, pair);
+        Py_DECREF(pair);
+    }
+    if (!PyList_CheckExact(pair) || PyList_GET_SIZE(pair) != 2)
+        return NULL;
+    PyObject *data = PyList_GET_ITEM(pair, i);
+    if (data != Py_None && PyDict_CheckExact(data)) {
+        PyObject *loc = PyDict_GetItemWithError(data, k_location);
+        PyObject *lt = loc ? PyDict_GetItemWithError(data, k_lock_type) : NULL;
+        PyObject *lid = lt ? PyDict_GetItemWithError(data, k_lock_id) : NULL;
+        if (lid == NULL && PyErr_Occurred())
+            return NULL;
+        if (lid == label) {
+            int same = PyUnicode_CheckExact(loc) && PyUnicode_CheckExact(location) &&
+                       PyUnicode_CheckExact(lt) && PyUnicode_CheckExact(lock_type) &&
+                       (loc == location || PyUnicode_Compare(loc, location) == 0) &&
+                       (lt == lock_type || PyUnicode_Compare(lt, lock_type) == 0);
+            if (same) {
+                Py_INCREF(data);
+                return data;
+            }
+        }
+    }
+    data = PyDict_New();
+    if (data == NULL)
+        return NULL;
+    if (PyDict_SetItem(data, k_lock_id, label) < 0 || PyDict_SetItem(data, k_lock_type, lock_type) < 0 ||
+        PyDict_SetItem(data, k_location, location) < 0) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    Py_INCREF(data);
+    PyList_SetItem(pair, i, data); /* steals the extra reference */
+    return data;
+}
+
+/* the py_acquire / py_release fallback, with the caller's arguments */
+static PyObject *
+sync_python(int release, PyObject *obj, PyObject *lock_type, PyObject *slot, PyObject *upo)
+{
+    PyObject *fn = get_global(G, release ? n_py_release : n_py_acquire);
+    if (fn == NULL)
+        return NULL;
+    Py_INCREF(fn);
+    PyObject *argv[4] = {obj, lock_type, slot, upo};
+    PyObject *r = PyObject_Vectorcall(fn, argv, upo ? 4 : 3, NULL);
+    Py_DECREF(fn);
+    return r;
+}
+
+/* The fast path: 1 done, 0 the Python path decides (nothing changed), -1 error after the
+ * task's or the object's clock changed (an internal error, like the Python path's). */
+static int
+sync_fast(int release, PyObject *obj, PyObject *lock_type, PyObject *slot, long up, PyObject *tid)
+{
+    PyObject *sink = get_global(G, n_sink);
+    PyObject *batched = sink ? get_global(G, n_batched) : NULL;
+    if (batched == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (sink == Py_None || batched != Py_True || !PyUnicode_CheckExact(lock_type))
+        return 0;
+    int b = PyDict_Contains(busy, tid);
+    if (b != 0) {
+        PyErr_Clear();
+        return 0; /* re-entered: the Python path counts it */
+    }
+    PyObject *state = NULL;
+    if (PyContextVar_Get(current, NULL, &state) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    int rc = 0;
+    PyObject *ent = NULL, *location = NULL, *data = NULL, *newvc = NULL, *id = NULL, *ts = NULL,
+             *ev = NULL, *trace = NULL;
+    if (state == NULL || Py_TYPE(state) != state_type)
+        goto done;
+    PyObject *idkey = PyLong_FromVoidPtr(obj);
+    if (idkey == NULL)
+        goto done;
+    ent = PyDict_GetItemWithError(table, idkey);
+    Py_DECREF(idkey);
+    if (ent == NULL || Py_TYPE(ent) != entry_type) {
+        ent = NULL;
+        goto done;
+    }
+    Py_INCREF(ent);
+    if (alive_is(ent, obj) != 1)
+        goto done;
+    PyObject *holder;
+    Py_ssize_t off;
+    if (slot == Py_None) {
+        holder = ent;
+        off = E_sync_vc;
+    }
+    else if (PyObject_TypeCheck(slot, clockslot_type)) {
+        holder = slot;
+        off = C_sync_vc;
+    }
+    else
+        goto done;
+    PyObject *meta = SLOT(state, T_meta);
+    PyObject *meta_gen = SLOT(state, T_meta_gen);
+    PyObject *gen = get_global(G, n_meta_gen);
+    if (gen == NULL || meta == NULL || meta == Py_None || meta_gen == NULL ||
+        PyObject_RichCompareBool(meta_gen, gen, Py_EQ) != 1)
+        goto done;
+    PyObject *exts = SLOT(state, T_sync_ext);
+    if (exts == NULL || !PyTuple_CheckExact(exts) || PyTuple_GET_SIZE(exts) != 2)
+        goto done;
+    location = sync_location(up);
+    if (location == NULL)
+        goto done;
+    data = sync_data(ent, lock_type, location, release ? 0 : 1);
+    if (data == NULL)
+        goto done;
+    PyObject *vc = SLOT(state, T_vc);
+    PyObject *task = SLOT(state, T_id);
+    PyObject *stored = SLOT(holder, off);
+    if (vc == NULL || task == NULL || !PyDict_CheckExact(vc))
+        goto done;
+    /* release: the object's clock becomes vc joined with it; acquire: the task's does */
+    if (stored != NULL && stored != Py_None && stored != vc) {
+        if (!PyDict_CheckExact(stored) || (newvc = vc_join(vc, stored)) == NULL)
+            goto done;
+    }
+    else {
+        newvc = vc;
+        Py_INCREF(newvc);
+    }
+    PyObject *own = PyDict_GetItemWithError(vc, task);
+    long tick = own == NULL ? 0 : PyLong_AsLong(own);
+    if ((own == NULL || tick == -1) && PyErr_Occurred())
+        goto done;
+    trace = get_global(G, n_trace);
+    if (trace == NULL)
+        goto done;
+    Py_INCREF(trace);
+    id = new_event_id();
+    ts = id ? time_ns_obj() : NULL;
+    if (ts == NULL)
+        goto done;
+    PyObject *ext = PyTuple_GET_ITEM(exts, release ? 0 : 1);
+    if (release) {
+        /* a Python releaser between its compare and its set (under _sync_lock) must not be
+         * overtaken: then the Python path waits for the lock like the others */
+        PyObject *lock = get_global(G, n_sync_lock);
+        PyObject *held = lock ? PyObject_CallMethodNoArgs(lock, n_locked) : NULL;
+        if (held == NULL || held != Py_False) {
+            Py_XDECREF(held);
+            goto done;
+        }
+        Py_DECREF(held);
+        PyObject *synced = get_global(G, n_synced);
+        if (synced == NULL || !PySet_Check(synced))
+            goto done;
+        if (slot == Py_None) {
+            PyObject *oid = PyLong_FromVoidPtr(obj);
+            int added = oid ? PySet_Add(synced, oid) : -1;
+            Py_XDECREF(oid);
+            if (added < 0)
+                goto done;
+        }
+        /* no Python code has run since the slot was read: the compare-and-set is atomic */
+        set_slot(holder, off, newvc);
+    }
+    else if (newvc != vc) {
+        PyObject *seen = PyDict_New();
+        if (seen == NULL)
+            goto done;
+        set_slot(state, T_vc, newvc);
+        set_slot(state, T_seen, seen);
+        Py_DECREF(seen);
+        vc = newvc;
+    }
+    rc = -1; /* from here on the Python path must not run again */
+    PyObject *argv[10] = {id,   trace, Py_None, ts,       release ? s_lock_release : s_lock_acquire,
+                          data, meta,  vc,      no_locks, ext};
+    ev = PyObject_Vectorcall(event_type, argv, 10, NULL);
+    if (ev == NULL || PyList_Append(outbox, ev) < 0)
+        goto done;
+    PyObject *counter = get_global(G, n_emitted);
+    PyObject *n = counter ? PyIter_Next(counter) : NULL;
+    if (n == NULL)
+        goto done;
+    Py_DECREF(n);
+    if (release) { /* the task ticks: a new clock, a new epoch */
+        PyObject *ticked = PyDict_Copy(vc);
+        PyObject *next = ticked ? PyLong_FromLong(tick + 1) : NULL;
+        PyObject *seen = next ? PyDict_New() : NULL;
+        if (seen == NULL || PyDict_SetItem(ticked, task, next) < 0) {
+            Py_XDECREF(ticked);
+            Py_XDECREF(next);
+            Py_XDECREF(seen);
+            goto done;
+        }
+        set_slot(state, T_vc, ticked);
+        set_slot(state, T_seen, seen);
+        Py_DECREF(ticked);
+        Py_DECREF(next);
+        Py_DECREF(seen);
+    }
+    PyObject *drain = get_global(G, n_drain_at);
+    Py_ssize_t at = drain ? PyLong_AsSsize_t(drain) : -1;
+    if (at == -1 && PyErr_Occurred())
+        goto done;
+    if (PyList_GET_SIZE(outbox) >= at && wake_drainer(tid) < 0)
+        goto done;
+    rc = 1;
+done:
+    if (rc == 0)
+        PyErr_Clear(); /* nothing changed: the Python path takes it from the start */
+    Py_XDECREF(state);
+    Py_XDECREF(ent);
+    Py_XDECREF(location);
+    Py_XDECREF(data);
+    Py_XDECREF(newvc);
+    Py_XDECREF(trace);
+    Py_XDECREF(id);
+    Py_XDECREF(ts);
+    Py_XDECREF(ev);
+    return rc;
+}
+
+static PyObject *
+sync_hook(int release, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    const char *name = release ? "release" : "acquire";
+    if (!bound) {
+        PyErr_SetString(PyExc_RuntimeError, "raceway _speedups: not bound");
+        return NULL;
+    }
+    if (nargs < 2 || nargs > 4) {
+        PyErr_Format(PyExc_TypeError, "%s() takes 2 to 4 positional arguments (%zd given)", name,
+                     nargs);
+        return NULL;
+    }
+    PyObject *obj = args[0], *lock_type = args[1];
+    PyObject *slot = nargs > 2 ? args[2] : Py_None;
+    PyObject *upo = nargs > 3 ? args[3] : NULL;
+    if (kwnames != NULL) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+            PyObject *kw = PyTuple_GET_ITEM(kwnames, i);
+            if (PyUnicode_CompareWithASCIIString(kw, "slot") == 0 && nargs <= 2)
+                slot = args[nargs + i];
+            else if (PyUnicode_CompareWithASCIIString(kw, "_up") == 0 && nargs <= 3)
+                upo = args[nargs + i];
+            else {
+                PyErr_Format(PyExc_TypeError,
+                             "%s() got an unexpected or repeated keyword argument %R", name, kw);
+                return NULL;
+            }
+        }
+    }
+    long up = 0;
+    if (upo != NULL && (up = PyLong_AsLong(upo)) == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *tid = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    if (tid == NULL)
+        return NULL;
+    int rc = up >= 0 ? sync_fast(release, obj, lock_type, slot, up, tid) : 0;
+    Py_DECREF(tid);
+    if (rc == 1)
+        Py_RETURN_NONE;
+    if (rc < 0)
+        return internal_error();
+    return sync_python(release, obj, lock_type, slot, upo);
+}
+
+static PyObject *
+sync_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    return sync_hook(0, args, nargsf, kwnames);
+}
+
+static PyObject *
+sync_release(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    return sync_hook(1, args, nargsf, kwnames);
+}
+
 static PyMethodDef methods[] = {
     {"bind", bind, METH_VARARGS,
-     "bind(recorder_globals, events_globals, Entry, TaskState, Site): attach to the recorder"},
+     "bind(recorder_globals, events_globals, Entry, TaskState, Site, stacks_globals, ClockSlot):"
+     " attach to the recorder"},
+    {"acquire", (PyCFunction)(void (*)(void))sync_acquire, METH_FASTCALL | METH_KEYWORDS,
+     "acquire(obj, lock_type, slot=None, _up=0): _recorder.acquire"},
+    {"release", (PyCFunction)(void (*)(void))sync_release, METH_FASTCALL | METH_KEYWORDS,
+     "release(obj, lock_type, slot=None, _up=0): _recorder.release"},
     {"hook_access", (PyCFunction)(void (*)(void))hook_access, METH_FASTCALL | METH_KEYWORDS,
      "hook_access(obj, key, access_type, site, value=_NOVALUE, up=3): _recorder.hook_access"},
     {NULL, NULL, 0, NULL},

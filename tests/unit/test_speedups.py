@@ -61,6 +61,7 @@ def _scenario() -> None:
     """Held-back, shared, deduplicated, valued and fallback accesses of two tasks."""
     shared, private, d, lst = Box(), Box(), {}, []
     tick = rec.ClockSlot()
+    lock, gate = threading.Lock(), Box()  # sync objects without a slot of their own
     for i in range(3):  # the main task alone: held back (defer_private)
         rec.access(shared, "value", "Write", W_SITE, i)
         rec.access(shared, "value", "Read", R_SITE)
@@ -72,6 +73,8 @@ def _scenario() -> None:
         rec.access(lst, rec.ALL, "AtomicRMW", I_SITE)
         rec.access(private, "value", "Write", W_SITE, float(i))
         rec.release(tick, "test", tick)
+        rec.acquire(lock, "threading.Lock")
+        rec.release(lock, "threading.Lock")  # a clock it dominates: stored as it is
     child = rec.fork("thread", "child")
     token = rec.activate(child)
     try:
@@ -82,8 +85,16 @@ def _scenario() -> None:
             rec.access(lst, rec.ALL, "Read", I_SITE)
             rec.access(shared, "value", "Write", N_SITE, i)  # a named site: the slow path
             rec.release(tick, "test", tick)
+            rec.acquire(lock, "threading.Lock")  # the main task's releases: a new clock
+            rec.release(lock, "threading.Lock")
+            rec.acquire(lock, "threading.Lock", None, 0)  # nothing new: the clock stays
+            rec.release(lock, "threading.Lock", slot=None, _up=0)
+            rec.release(gate, "gate")
     finally:
         rec.deactivate(token)
+    rec.release(gate, "gate")  # neither clock dominates: stored joined
+    rec.acquire(gate, "gate")  # and the main task learns the child's
+    rec.acquire(gate, "other type")  # another lock type: a payload of its own
     rec.finish(child)
     rec.join(child)
     for i in range(4):  # shared now: emitted, payloads shared while they repeat
@@ -95,10 +106,20 @@ def _scenario() -> None:
         rec.release(tick, "test", tick)
 
 
-def _record(c_version: bool) -> tuple[list[Any], int]:
-    """The scenario's events (in a fresh trace) and how often the Python slow path ran."""
-    slow_calls = 0
+def _record(c_version: bool) -> tuple[list[Any], int, int]:
+    """The scenario's events (in a fresh trace), how often the Python access slow path ran,
+    and how often the Python acquire/release did."""
+    slow_calls = sync_calls = 0
     python_slow = rec._access_slow
+    python_sync = rec.py_acquire, rec.py_release
+
+    def counting(i: int) -> Any:
+        def sync(obj: Any, lock_type: str, slot: Any = None, _up: int = 0) -> None:
+            nonlocal sync_calls
+            sync_calls += 1
+            python_sync[i](obj, lock_type, slot, _up + 1)  # this frame is one more
+
+        return sync
 
     def counting_slow(*args: Any) -> None:
         nonlocal slow_calls
@@ -108,6 +129,7 @@ def _record(c_version: bool) -> tuple[list[Any], int]:
         python_slow(*args)
 
     sink = BatchSink()
+    rec.py_acquire, rec.py_release = counting(0), counting(1)
     rec.use_speedups(c_version)
     prev_sink = rec.set_sink(sink)
     prev_trace = rec.current_trace()
@@ -122,11 +144,12 @@ def _record(c_version: bool) -> tuple[list[Any], int]:
         rec.flush()
     finally:
         rec._access_slow = python_slow  # type: ignore[assignment]
+        rec.py_acquire, rec.py_release = python_sync
         rec.configure(defer_private=prev_defer)
         rec.set_sink(prev_sink)
         rec.set_trace(prev_trace)
         rec.use_speedups(True)
-    return sink.events, slow_calls
+    return sink.events, slow_calls, sync_calls
 
 
 def _normalised(events: list[Any]) -> list[Any]:
@@ -168,14 +191,19 @@ def _normalised(events: list[Any]) -> list[Any]:
 
 @pytest.mark.skipif(not BUILT, reason="the C version is not built")
 def test_the_c_path_records_what_the_python_path_records() -> None:
-    c_events, c_slow = _record(True)
-    py_events, py_slow = _record(False)
+    c_events, c_slow, c_sync = _record(True)
+    py_events, py_slow, py_sync = _record(False)
     accesses = [e for e in py_events if e.kind == "StateChange"]
     assert len(accesses) > 30
     assert {e.data["access_type"] for e in accesses} >= {"Read", "Write", "AtomicRMW"}
+    syncs = [e for e in py_events if e.kind in ("LockAcquire", "LockRelease")]
+    assert len(syncs) > 30
+    assert {e.data["lock_type"] for e in syncs} == {"test", "threading.Lock", "gate", "other type"}
+    assert all(e.data["location"].startswith(__file__ + ":") for e in syncs)
     assert _normalised(c_events) == _normalised(py_events)
     # the C version took the common cases itself
     assert c_slow < py_slow - 20, (c_slow, py_slow)
+    assert py_sync == len(syncs) and c_sync < py_sync - 20, (c_sync, py_sync)
     # the stack of an access starts at its caller (_scenario; the counting wrapper above is
     # not raceway's code, so it shows on top when the slow path captured it)
     for e in c_events:
@@ -209,6 +237,39 @@ def test_the_c_path_survives_hostile_keys_and_a_concurrent_trace_switch() -> Non
     assert sum(e.kind == "StateChange" for e in sink.events) >= 50
 
 
+@pytest.mark.skipif(not BUILT, reason="the C version is not built")
+def test_a_c_release_waits_for_a_python_releaser_inside_its_compare_and_set() -> None:
+    # A Python releaser sets the stored clock under _sync_lock after comparing it; the C
+    # release must not write in between: while the lock is held it takes the Python path,
+    # which waits for the lock.
+    sink = BatchSink()
+    prev_sink = rec.set_sink(sink)
+    obj, ready, go, done = Box(), threading.Event(), threading.Event(), threading.Event()
+
+    def other() -> None:
+        rec.release(obj, "test")  # the entry and the task's payloads exist: C applies next
+        ready.set()
+        go.wait(10)
+        rec.release(obj, "test")
+        done.set()
+
+    try:
+        t = threading.Thread(target=other)
+        t.start()
+        assert ready.wait(10)
+        stored = rec._entry(obj).sync_vc
+        with rec._sync_lock:
+            go.set()
+            assert not done.wait(0.3), "the release went ahead while _sync_lock was held"
+            assert rec._entry(obj).sync_vc is stored
+        assert done.wait(10)
+        t.join(10)
+        assert rec._entry(obj).sync_vc is not stored
+    finally:
+        rec.flush()
+        rec.set_sink(prev_sink)
+
+
 def test_the_recorder_suites_pass_on_the_python_path() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RACEWAY")}
     env["RACEWAY_PURE_PYTHON"] = "1"
@@ -219,8 +280,12 @@ def test_the_recorder_suites_pass_on_the_python_path() -> None:
         "tests/unit/test_rewrite.py",
         "tests/unit/test_rewrite_containers.py",
         "tests/unit/test_proxy.py",
+        "tests/unit/test_instrument_threads.py",
     ]
-    probe = "from raceway_sdk import _recorder as r; assert r.hook_access is r.py_hook_access"
+    probe = (
+        "from raceway_sdk import _recorder as r; assert r.hook_access is r.py_hook_access;"
+        "assert (r.acquire, r.release) == (r.py_acquire, r.py_release)"
+    )
     check = subprocess.run([sys.executable, "-c", probe], env=env, cwd=ROOT, timeout=60)
     assert check.returncode == 0, "RACEWAY_PURE_PYTHON=1 did not select the Python hot path"
     proc = subprocess.run(
