@@ -11,6 +11,8 @@ Measures, with a sink that discards events (the recorder's own cost):
 * ``emit_full_stack_ns``: an emitting access that captures a fresh stack (first per site/task);
 * ``stack_capture_ns``: one bounded stack capture (depth 16 available) on its own;
 * ``lock_pair_ns`` / ``raw_lock_pair_ns``: acquire+release of an instrumented / raw Lock;
+* ``lock_pair_batched_ns`` / ``lock_pair_batched_python_ns``: the instrumented pair with a
+  batching sink, through the C ``acquire``/``release`` / their Python reference;
 * ``queue_pair_ns`` / ``raw_queue_pair_ns``: ``Queue.put`` + ``get`` with the thread patches
   installed (a put -> get edge, two events) / without;
 * ``fork_join_ns``: fork + finish + join of a logical task (no real thread);
@@ -187,6 +189,7 @@ def main() -> None:
     for c_version, key in ((True, "emit_batched_ns"), (False, "emit_batched_python_ns")):
         rec.use_speedups(c_version)
         results[key] = _deep(20, bench_emit, n // 10) - seg
+        results[key.replace("emit", "lock_pair")] = _best(bench_lock, n // 10)
     rec.use_speedups(True)
     rec.set_sink(NullSink())
     results["stack_capture_ns"] = _deep(20, bench_stack, n // 20)

@@ -277,7 +277,7 @@ def test_every_recorded_mark_is_recorded_without_the_analysis(monkeypatch) -> No
     # the marks are meaningful: with the analysis off, the private lines are recorded too
     from raceway_sdk.instrument import _escape
 
-    monkeypatch.setattr(_escape, "private_accesses", lambda *a: set())
+    monkeypatch.setattr(_escape, "private_accesses", lambda *a: {})
     src = PRELUDE + textwrap.dedent(SNIPPETS["built_then_returned"]).lstrip("\n")
     private, _ = _marks(src)
     _, lines = _recorded_lines(src)

@@ -59,8 +59,13 @@ _COMPS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 State = set[str] | None  # None: not reachable (after return, raise, break, continue)
 
 
-def private_accesses(func: ast.FunctionDef | ast.AsyncFunctionDef, excluded: set[str], builtins_ok: set[str]) -> set[int]:
-    """``id()`` of the access nodes in ``func``'s own body that touch a private container.
+def private_accesses(
+    func: ast.FunctionDef | ast.AsyncFunctionDef, excluded: set[str], builtins_ok: set[str]
+) -> dict[int, ast.AST]:
+    """The access nodes in ``func``'s own body that touch a private container, by ``id()``.
+
+    The nodes are kept in the result: the rewriter drops some nodes as it goes, and an id
+    must not be reused by a node it makes meanwhile.
 
     ``excluded``: names that can never be private (declared global/nonlocal, shared cells);
     ``builtins_ok``: the reader builtins that are not shadowed where ``func`` is defined.
@@ -68,7 +73,7 @@ def private_accesses(func: ast.FunctionDef | ast.AsyncFunctionDef, excluded: set
     """
     names = _mentioned(func.body)
     if names & _INTROSPECTION:
-        return set()
+        return {}
     captured: set[str] = set()
     for stmt in func.body:
         _captured(stmt, False, captured)
@@ -122,13 +127,13 @@ class _Analysis:
     def __init__(self, excluded: set[str], builtins_ok: set[str]) -> None:
         self.excluded = excluded
         self.builtins_ok = builtins_ok
-        self.private: set[int] = set()
+        self.private: dict[int, ast.AST] = {}
         self.marking = True  # off while a loop's fixpoint is being found
         self.loops: list[tuple[list[set[str]], list[set[str]]]] = []  # (continues, breaks)
 
     def mark(self, node: ast.AST) -> None:
         if self.marking:
-            self.private.add(id(node))
+            self.private[id(node)] = node
 
     def owner(self, node: ast.AST, fresh: set[str]) -> str | None:
         """The private name ``node`` is, if it is one."""

@@ -316,7 +316,7 @@ class _Rewriter(ast.NodeTransformer):
         self.classes: list[str] = []
         self.ntemp = 0
         #: ids of access nodes on containers no other task can reach yet (left native)
-        self.private: set[int] = set()
+        self.private: dict[int, ast.AST] = {}
         self.module_bound = builder.module.bound | tracked
 
     # -- helpers
@@ -391,7 +391,7 @@ class _Rewriter(ast.NodeTransformer):
     def cell_site(self, node: ast.AST, name: str, owner: _Scope) -> ast.Name:
         return self.site(node, "attr", f"{owner.qualname}.<locals>.{name}")
 
-    def private_accesses(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[int]:
+    def private_accesses(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[int, ast.AST]:
         scope = self.scope
         readers = {
             n for n in _escape.READERS if n not in self.module_bound and scope.resolve(n)[0] == "global"
@@ -553,7 +553,7 @@ class _Rewriter(ast.NodeTransformer):
         node.decorator_list = self._decorators(node.decorator_list)
         self._defaults(node.args)
         outer, self.scope = self.scope, self.scopes[id(node)]
-        self.private |= self.private_accesses(node)
+        self.private.update(self.private_accesses(node))
         body = self._body(node.body)
         if self.scope.cells:
             init = ast.Assign([ast.Name(self.scope.cellvar, ast.Store())], _hook("Closure"))
