@@ -963,51 +963,58 @@ set_slot(PyObject *o, Py_ssize_t off, PyObject *v)
 static PyObject *
 sync_data(PyObject *ent, PyObject *lock_type, PyObject *location, int i)
 {
+    /* owned: another thread may rename the object or make its pair while we allocate */
     PyObject *label = SLOT(ent, E_label);
     PyObject *pair = SLOT(ent, E_sync_data);
     if (label == NULL || pair == NULL)
         return NULL;
+    Py_INCREF(label);
     if (pair == Py_None) {
         pair = PyList_New(2);
-        if (pair == NULL)
+        if (pair == NULL) {
+            Py_DECREF(label);
             return NULL;
+        }
         Py_INCREF(Py_None);
         PyList_SET_ITEM(pair, 0, Py_None);
         Py_INCREF(Py_None);
         PyList_SET_ITEM(pair, 1, Py_None);
         set_slot(ent, E_sync_data, pair);
-        Py_DECREF(pair);
     }
+    else
+        Py_INCREF(pair);
+    PyObject *data = NULL;
     if (!PyList_CheckExact(pair) || PyList_GET_SIZE(pair) != 2)
-        return NULL;
-    PyObject *data = PyList_GET_ITEM(pair, i);
+        goto done;
+    data = PyList_GET_ITEM(pair, i);
     if (data != Py_None && PyDict_CheckExact(data)) {
         PyObject *loc = PyDict_GetItemWithError(data, k_location);
         PyObject *lt = loc ? PyDict_GetItemWithError(data, k_lock_type) : NULL;
         PyObject *lid = lt ? PyDict_GetItemWithError(data, k_lock_id) : NULL;
-        if (lid == NULL && PyErr_Occurred())
-            return NULL;
-        if (lid == label) {
-            int same = PyUnicode_CheckExact(loc) && PyUnicode_CheckExact(location) &&
-                       PyUnicode_CheckExact(lt) && PyUnicode_CheckExact(lock_type) &&
-                       (loc == location || PyUnicode_Compare(loc, location) == 0) &&
-                       (lt == lock_type || PyUnicode_Compare(lt, lock_type) == 0);
-            if (same) {
-                Py_INCREF(data);
-                return data;
-            }
+        if (lid == NULL && PyErr_Occurred()) {
+            data = NULL;
+            goto done;
+        }
+        if (lid == label && PyUnicode_CheckExact(loc) && PyUnicode_CheckExact(location) &&
+            PyUnicode_CheckExact(lt) && (loc == location || PyUnicode_Compare(loc, location) == 0) &&
+            (lt == lock_type || PyUnicode_Compare(lt, lock_type) == 0)) {
+            Py_INCREF(data);
+            goto done;
         }
     }
     data = PyDict_New();
     if (data == NULL)
-        return NULL;
+        goto done;
     if (PyDict_SetItem(data, k_lock_id, label) < 0 || PyDict_SetItem(data, k_lock_type, lock_type) < 0 ||
         PyDict_SetItem(data, k_location, location) < 0) {
-        Py_DECREF(data);
-        return NULL;
+        Py_CLEAR(data);
+        goto done;
     }
     Py_INCREF(data);
     PyList_SetItem(pair, i, data); /* steals the extra reference */
+done:
+    Py_DECREF(label);
+    Py_DECREF(pair);
     return data;
 }
 
@@ -1025,8 +1032,15 @@ sync_python(int release, PyObject *obj, PyObject *lock_type, PyObject *slot, PyO
     return r;
 }
 
-/* The fast path: 1 done, 0 the Python path decides (nothing changed), -1 error after the
- * task's or the object's clock changed (an internal error, like the Python path's). */
+/* The fast path: 1 done, 0 the Python path decides (nothing changed).
+ *
+ * Two phases. Preparing reads the task's and the object's clocks and makes every object the
+ * operation needs, the event included; an allocation there may run the cyclic collector, hence
+ * finalizers, hence other threads, so everything read is held by reference. Committing first
+ * checks that the task's clock and the object's stored clock are still the ones read, and that
+ * no Python releaser is inside its compare-and-set (_sync_lock); then it only stores references
+ * (no allocation of a collected object, no Python code): atomic under the GIL. If anything
+ * moved, the Python path takes the operation from the start. */
 static int
 sync_fast(int release, PyObject *obj, PyObject *lock_type, PyObject *slot, long up, PyObject *tid)
 {
@@ -1049,10 +1063,12 @@ sync_fast(int release, PyObject *obj, PyObject *lock_type, PyObject *slot, long 
         return 0;
     }
     int rc = 0;
-    PyObject *ent = NULL, *location = NULL, *data = NULL, *newvc = NULL, *id = NULL, *ts = NULL,
-             *ev = NULL, *trace = NULL;
+    PyObject *ent = NULL, *meta = NULL, *exts = NULL, *vc = NULL, *task = NULL, *stored = NULL,
+             *location = NULL, *data = NULL, *newvc = NULL, *ticked = NULL, *seen = NULL,
+             *trace = NULL, *id = NULL, *ts = NULL, *ev = NULL, *oid = NULL;
     if (state == NULL || Py_TYPE(state) != state_type)
         goto done;
+    /* -- prepare */
     PyObject *idkey = PyLong_FromVoidPtr(obj);
     if (idkey == NULL)
         goto done;
@@ -1077,14 +1093,25 @@ sync_fast(int release, PyObject *obj, PyObject *lock_type, PyObject *slot, long 
     }
     else
         goto done;
-    PyObject *meta = SLOT(state, T_meta);
-    PyObject *meta_gen = SLOT(state, T_meta_gen);
     PyObject *gen = get_global(G, n_meta_gen);
-    if (gen == NULL || meta == NULL || meta == Py_None || meta_gen == NULL ||
-        PyObject_RichCompareBool(meta_gen, gen, Py_EQ) != 1)
+    meta = SLOT(state, T_meta);
+    exts = SLOT(state, T_sync_ext);
+    vc = SLOT(state, T_vc);
+    task = SLOT(state, T_id);
+    stored = SLOT(holder, off);
+    PyObject *meta_gen = SLOT(state, T_meta_gen);
+    if (gen == NULL || meta == NULL || meta == Py_None || meta_gen == NULL || exts == NULL ||
+        vc == NULL || task == NULL || stored == NULL) {
+        meta = exts = vc = task = stored = NULL;
         goto done;
-    PyObject *exts = SLOT(state, T_sync_ext);
-    if (exts == NULL || !PyTuple_CheckExact(exts) || PyTuple_GET_SIZE(exts) != 2)
+    }
+    Py_INCREF(meta);
+    Py_INCREF(exts);
+    Py_INCREF(vc);
+    Py_INCREF(task);
+    Py_INCREF(stored);
+    if (PyObject_RichCompareBool(meta_gen, gen, Py_EQ) != 1 || !PyTuple_CheckExact(exts) ||
+        PyTuple_GET_SIZE(exts) != 2 || !PyDict_CheckExact(vc))
         goto done;
     location = sync_location(up);
     if (location == NULL)
@@ -1092,13 +1119,8 @@ sync_fast(int release, PyObject *obj, PyObject *lock_type, PyObject *slot, long 
     data = sync_data(ent, lock_type, location, release ? 0 : 1);
     if (data == NULL)
         goto done;
-    PyObject *vc = SLOT(state, T_vc);
-    PyObject *task = SLOT(state, T_id);
-    PyObject *stored = SLOT(holder, off);
-    if (vc == NULL || task == NULL || !PyDict_CheckExact(vc))
-        goto done;
     /* release: the object's clock becomes vc joined with it; acquire: the task's does */
-    if (stored != NULL && stored != Py_None && stored != vc) {
+    if (stored != Py_None && stored != vc) {
         if (!PyDict_CheckExact(stored) || (newvc = vc_join(vc, stored)) == NULL)
             goto done;
     }
@@ -1106,9 +1128,21 @@ sync_fast(int release, PyObject *obj, PyObject *lock_type, PyObject *slot, long 
         newvc = vc;
         Py_INCREF(newvc);
     }
-    PyObject *own = PyDict_GetItemWithError(vc, task);
-    long tick = own == NULL ? 0 : PyLong_AsLong(own);
-    if ((own == NULL || tick == -1) && PyErr_Occurred())
+    if (release) { /* after the release the task ticks: a new clock, a new epoch */
+        PyObject *own = PyDict_GetItemWithError(vc, task);
+        long n = own == NULL ? 0 : PyLong_AsLong(own);
+        if ((own == NULL || n == -1) && PyErr_Occurred())
+            goto done;
+        PyObject *next = PyLong_FromLong(n + 1);
+        ticked = next ? PyDict_Copy(vc) : NULL;
+        int failed = ticked == NULL || PyDict_SetItem(ticked, task, next) < 0;
+        Py_XDECREF(next);
+        if (failed)
+            goto done;
+        if (slot == Py_None && (oid = PyLong_FromVoidPtr(obj)) == NULL)
+            goto done;
+    }
+    if ((release || newvc != vc) && (seen = PyDict_New()) == NULL)
         goto done;
     trace = get_global(G, n_trace);
     if (trace == NULL)
@@ -1118,85 +1152,70 @@ sync_fast(int release, PyObject *obj, PyObject *lock_type, PyObject *slot, long 
     ts = id ? time_ns_obj() : NULL;
     if (ts == NULL)
         goto done;
-    PyObject *ext = PyTuple_GET_ITEM(exts, release ? 0 : 1);
+    PyObject *argv[10] = {id,   trace, Py_None, ts,       release ? s_lock_release : s_lock_acquire,
+                          data, meta,  release ? vc : newvc, no_locks, PyTuple_GET_ITEM(exts, release ? 0 : 1)};
+    ev = PyObject_Vectorcall(event_type, argv, 10, NULL);
+    if (ev == NULL)
+        goto done;
+    PyObject *synced = get_global(G, n_synced);
+    PyObject *lock = synced ? get_global(G, n_sync_lock) : NULL;
+    if (lock == NULL || !PySet_CheckExact(synced))
+        goto done;
+    /* -- commit: nothing below allocates a collected object or runs Python code */
+    if (SLOT(state, T_vc) != vc || SLOT(holder, off) != stored)
+        goto done; /* moved while we prepared */
     if (release) {
-        /* a Python releaser between its compare and its set (under _sync_lock) must not be
-         * overtaken: then the Python path waits for the lock like the others */
-        PyObject *lock = get_global(G, n_sync_lock);
-        PyObject *held = lock ? PyObject_CallMethodNoArgs(lock, n_locked) : NULL;
-        if (held == NULL || held != Py_False) {
+        PyObject *held = PyObject_CallMethodNoArgs(lock, n_locked); /* a C method: a bool */
+        if (held != Py_False) {
             Py_XDECREF(held);
             goto done;
         }
         Py_DECREF(held);
-        PyObject *synced = get_global(G, n_synced);
-        if (synced == NULL || !PySet_Check(synced))
+        if (oid != NULL && PySet_Add(synced, oid) < 0)
             goto done;
-        if (slot == Py_None) {
-            PyObject *oid = PyLong_FromVoidPtr(obj);
-            int added = oid ? PySet_Add(synced, oid) : -1;
-            Py_XDECREF(oid);
-            if (added < 0)
-                goto done;
-        }
-        /* no Python code has run since the slot was read: the compare-and-set is atomic */
         set_slot(holder, off, newvc);
     }
-    else if (newvc != vc) {
-        PyObject *seen = PyDict_New();
-        if (seen == NULL)
-            goto done;
-        set_slot(state, T_vc, newvc);
-        set_slot(state, T_seen, seen);
-        Py_DECREF(seen);
-        vc = newvc;
-    }
-    rc = -1; /* from here on the Python path must not run again */
-    PyObject *argv[10] = {id,   trace, Py_None, ts,       release ? s_lock_release : s_lock_acquire,
-                          data, meta,  vc,      no_locks, ext};
-    ev = PyObject_Vectorcall(event_type, argv, 10, NULL);
-    if (ev == NULL || PyList_Append(outbox, ev) < 0)
-        goto done;
-    PyObject *counter = get_global(G, n_emitted);
-    PyObject *n = counter ? PyIter_Next(counter) : NULL;
-    if (n == NULL)
-        goto done;
-    Py_DECREF(n);
-    if (release) { /* the task ticks: a new clock, a new epoch */
-        PyObject *ticked = PyDict_Copy(vc);
-        PyObject *next = ticked ? PyLong_FromLong(tick + 1) : NULL;
-        PyObject *seen = next ? PyDict_New() : NULL;
-        if (seen == NULL || PyDict_SetItem(ticked, task, next) < 0) {
-            Py_XDECREF(ticked);
-            Py_XDECREF(next);
-            Py_XDECREF(seen);
-            goto done;
-        }
+    if (PyList_Append(outbox, ev) < 0)
+        goto done; /* no memory: the Python path tries again */
+    if (release) {
         set_slot(state, T_vc, ticked);
         set_slot(state, T_seen, seen);
-        Py_DECREF(ticked);
-        Py_DECREF(next);
-        Py_DECREF(seen);
     }
+    else if (newvc != vc) {
+        set_slot(state, T_vc, newvc);
+        set_slot(state, T_seen, seen);
+    }
+    rc = 1;
+    /* -- after: counting, waking the drainer (may run Python code) */
+    PyObject *counter = get_global(G, n_emitted);
+    PyObject *n = counter ? PyIter_Next(counter) : NULL;
+    Py_XDECREF(n);
     PyObject *drain = get_global(G, n_drain_at);
     Py_ssize_t at = drain ? PyLong_AsSsize_t(drain) : -1;
-    if (at == -1 && PyErr_Occurred())
-        goto done;
-    if (PyList_GET_SIZE(outbox) >= at && wake_drainer(tid) < 0)
-        goto done;
-    rc = 1;
+    if (!PyErr_Occurred() && PyList_GET_SIZE(outbox) >= at && wake_drainer(tid) < 0)
+        rc = -1;
+    if (PyErr_Occurred() && rc == 1)
+        rc = -1;
 done:
     if (rc == 0)
         PyErr_Clear(); /* nothing changed: the Python path takes it from the start */
     Py_XDECREF(state);
     Py_XDECREF(ent);
+    Py_XDECREF(meta);
+    Py_XDECREF(exts);
+    Py_XDECREF(vc);
+    Py_XDECREF(task);
+    Py_XDECREF(stored);
     Py_XDECREF(location);
     Py_XDECREF(data);
     Py_XDECREF(newvc);
+    Py_XDECREF(ticked);
+    Py_XDECREF(seen);
     Py_XDECREF(trace);
     Py_XDECREF(id);
     Py_XDECREF(ts);
     Py_XDECREF(ev);
+    Py_XDECREF(oid);
     return rc;
 }
 

@@ -293,3 +293,103 @@ def test_the_recorder_suites_pass_on_the_python_path() -> None:
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+STRESS = r"""
+import gc, sys, threading, uuid
+from raceway_server.engine.core import Engine
+from raceway_sdk import _recorder as rec
+from raceway_sdk.instrument import threads
+
+engine = Engine()
+rec.set_sink(engine)
+threads.install()
+assert type(rec.release).__name__ == "builtin_function_or_method"
+lock, side = threading.Lock(), threading.Lock()
+q = __import__("queue").Queue()
+counter = [0]
+stop = threading.Event()
+R = rec.register_site("stress.py", 1, "worker", "", rec.ATTR)
+W = rec.register_site("stress.py", 2, "worker", "", rec.ATTR)
+U = rec.register_site("stress.py", 3, "worker", "", rec.ATTR)
+
+
+class Safe:
+    n = 0
+
+
+class Unsafe:
+    n = 0
+
+
+safe, unsafe = Safe(), Unsafe()
+
+
+class Noisy:
+    # a finalizer that takes a lock: the collector runs it inside whatever allocates
+    def __init__(self):
+        self.me = self  # a cycle: only the collector frees it
+
+    def __del__(self):
+        with side:
+            pass
+
+
+def worker():
+    rec.access(unsafe, "n", "Write", U, 0)  # before any lock: races with the other workers
+    for i in range(2000):
+        Noisy()
+        with lock:
+            counter[0] += 1
+            rec.access(safe, "n", "Read", R)
+            rec.access(safe, "n", "Write", W, i)
+        q.put(i)
+        q.get()
+        if i % 500 == 0:
+            gc.collect()
+
+
+def switcher():
+    while not stop.is_set():
+        rec.set_trace(None)  # a new trace: prunes stored clocks, resets every task's table
+        stop.wait(0.001)
+
+
+def run(switching):
+    stop.clear()
+    s = threading.Thread(target=switcher) if switching else None
+    if s:
+        s.start()
+    ws = [threading.Thread(target=worker) for _ in range(4)]
+    for t in ws:
+        t.start()
+    for t in ws:
+        t.join()
+    stop.set()
+    if s:
+        s.join()
+    rec.flush()
+
+
+gc.set_threshold(50, 5, 5)
+run(True)  # trace switches in the middle of everything: robustness only
+trace = uuid.uuid4().int
+rec.set_trace(trace)
+run(False)  # one trace: the verdicts must be exact
+threads.uninstall()
+assert counter[0] == 16000, counter
+races = {r.variable for r in engine.races(trace)}
+print("events", rec.stats()["events"], "errors", rec.stats()["recorder_errors"], "races", races)
+assert rec.stats()["recorder_errors"] == 0
+assert races == {"Unsafe.n"}, races
+"""
+
+
+@pytest.mark.skipif(not BUILT, reason="the C version is not built")
+def test_sync_fast_path_survives_finalizers_collections_and_trace_switches() -> None:
+    # In a subprocess: a crash there fails this test instead of the run.
+    proc = subprocess.run(
+        [sys.executable, "-c", STRESS], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "events" in proc.stdout
