@@ -7,6 +7,7 @@ also runs plain, and must behave the same rewritten.
 
 from __future__ import annotations
 
+import ast
 import textwrap
 import uuid
 from typing import Any
@@ -333,3 +334,35 @@ def test_publication_of_private_containers_is_what_races(locked: bool) -> None:
         assert not variables
     else:  # the unlocked stores race; the rows each worker built and sorted never do
         assert variables and all("list" not in v for v in variables), variables
+
+
+def _nested_loops(depth: int, escape: bool) -> str:
+    lines, ind = ["def run():", "    out = []"], "    "
+    for d in range(depth):
+        lines.append(f"{ind}y{d} = []")
+        lines.append(f"{ind}for i{d} in range(1):")
+        ind += "    "
+        lines.append(f"{ind}y{d}.append(i{d})")
+        if escape:
+            lines.append(f"{ind}out.append(y{d})")
+    return PRELUDE + "\n".join([*lines, "    return out", ""])
+
+
+def test_nested_loops_stay_cheap_and_a_runaway_fixpoint_gives_up() -> None:
+    from raceway_sdk.instrument import _escape
+
+    def analysed(src: str) -> dict[int, Any]:
+        tree = ast.parse(src)
+        func = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "run")
+        return _escape.private_accesses(func, set(), set())
+
+    # private containers in 30 nested loops: one pass per loop, every append left native
+    assert len(analysed(_nested_loops(30, escape=False))) == 30
+    # each level's list escapes in its body: every level's fixpoint reruns the inner ones;
+    # past the budget the function gets no private accesses at all (everything recorded)
+    assert analysed(_nested_loops(30, escape=True)) == {}
+    src = _nested_loops(18, escape=True)  # CPython compiles at most 20 nested blocks
+    assert analysed(src) == {}
+    result, lines = _recorded_lines(src)
+    assert result == _run(compile(src, "/snippets/escape.py", "exec", dont_inherit=True))
+    assert len(lines) >= 18

@@ -58,6 +58,14 @@ _COMPS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 State = set[str] | None  # None: not reachable (after return, raise, break, continue)
 
+#: statements analysed per statement of the function before giving up on it (a loop's
+#: fixpoint reanalyses its body; nested loops that each lose a name multiply that)
+_BUDGET_PER_STMT = 64
+
+
+class _TooComplex(Exception):
+    pass
+
 
 def private_accesses(
     func: ast.FunctionDef | ast.AsyncFunctionDef, excluded: set[str], builtins_ok: set[str]
@@ -77,8 +85,12 @@ def private_accesses(
     captured: set[str] = set()
     for stmt in func.body:
         _captured(stmt, False, captured)
-    analysis = _Analysis(excluded | captured, builtins_ok)
-    analysis.block(func.body, set())
+    size = sum(isinstance(n, ast.stmt) for n in ast.walk(func))
+    analysis = _Analysis(excluded | captured, builtins_ok, _BUDGET_PER_STMT * size)
+    try:
+        analysis.block(func.body, set())
+    except _TooComplex:
+        return {}  # deeply nested loops that keep changing: everything recorded
     return analysis.private
 
 
@@ -124,16 +136,15 @@ def _meet(*states: State) -> State:
 
 
 class _Analysis:
-    def __init__(self, excluded: set[str], builtins_ok: set[str]) -> None:
+    def __init__(self, excluded: set[str], builtins_ok: set[str], budget: int) -> None:
         self.excluded = excluded
+        self.budget = budget
         self.builtins_ok = builtins_ok
         self.private: dict[int, ast.AST] = {}
-        self.marking = True  # off while a loop's fixpoint is being found
         self.loops: list[tuple[list[set[str]], list[set[str]]]] = []  # (continues, breaks)
 
     def mark(self, node: ast.AST) -> None:
-        if self.marking:
-            self.private[id(node)] = node
+        self.private[id(node)] = node
 
     def owner(self, node: ast.AST, fresh: set[str]) -> str | None:
         """The private name ``node`` is, if it is one."""
@@ -148,6 +159,9 @@ class _Analysis:
         return fresh
 
     def stmt(self, s: ast.stmt, fresh: set[str]) -> State:
+        self.budget -= 1
+        if self.budget < 0:
+            raise _TooComplex
         if isinstance(s, ast.Assign):
             self.expr(s.value, fresh)
             t = s.targets[0]
@@ -248,23 +262,26 @@ class _Analysis:
             iterated = self.owner(s.iter, fresh)
         if iterated is None and not isinstance(s, ast.While):
             self.expr(s.iter, fresh)
-        # the state at the top of every iteration: entry ∩ end of body ∩ every ``continue``
+        # the state at the top of every iteration: entry ∩ end of body ∩ every ``continue``.
+        # Each pass marks into a scratch table, kept only if the pass started from the
+        # fixpoint (the usual first pass: nested loops stay linear, not exponential).
         top = set(fresh)
-        marking, self.marking = self.marking, False
+        outer = self.private
         try:
             while True:
-                ends, _ = self.iteration(s, set(top))
+                self.private = {}
+                ends, breaks = self.iteration(s, set(top))
                 nxt = _meet(top, *ends)
                 assert nxt is not None
                 if nxt == top:
+                    outer.update(self.private)
                     break
                 top = nxt
         finally:
-            self.marking = marking
+            self.private = outer
         if iterated in top:  # iterated from start to end while nothing else can reach it
             assert isinstance(s, ast.For)
             self.mark(s.iter)
-        _, breaks = self.iteration(s, set(top))
         exit_ = set(top)
         if isinstance(s, ast.While):
             self.expr(s.test, exit_)
