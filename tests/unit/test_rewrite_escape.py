@@ -118,6 +118,24 @@ SNIPPETS: dict[str, str] = {
                 out += x
             return out, n
     """,
+    "builtin_constructors": """
+        def run(items=(3, 1, 2)):
+            seen = set()
+            index = dict(a=1)
+            out = list(items)
+            seen.add(1)  # P
+            index["b"] = 2  # P
+            out.sort()  # P
+            return sorted(seen), index, out
+    """,
+    "shadowed_constructor_is_not_fresh": """
+        def set():
+            return publish({1})
+        def run():
+            s = set()
+            s.add(2)  # R
+            return s
+    """,
     "fresh_each_iteration": """
         def run():
             keep = []

@@ -1,7 +1,7 @@
 """Which accesses touch a container that no other task can reach yet (escape analysis).
 
-A function that builds a list, dict or set itself (a display or a comprehension bound to a
-local name) holds the only reference to it until the name *escapes*: passed to a call, stored,
+A function that builds a list, dict or set itself (a display, a comprehension or a call of
+the ``list``/``dict``/``set`` builtin bound to a local name) holds the only reference to it until the name *escapes*: passed to a call, stored,
 returned, yielded, aliased, captured by a nested scope. Until then no other task can reach the
 object, so its accesses cannot race and the rewriter leaves them native: this is what
 ThreadSanitizer's LLVM pass does for stack allocations that are never captured. Nothing is lost
@@ -35,6 +35,8 @@ from collections.abc import Iterable
 __all__ = ["private_accesses", "READERS"]
 
 _FRESH = (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
+#: builtins that return a new container of their own
+_CONSTRUCTORS = frozenset({"list", "dict", "set"})
 
 #: list / dict / set methods: C code that never stores the container itself anywhere
 _METHODS = frozenset(
@@ -146,6 +148,17 @@ class _Analysis:
     def mark(self, node: ast.AST) -> None:
         self.private[id(node)] = node
 
+    def fresh_value(self, e: ast.expr) -> bool:
+        """``e`` makes a new list, dict or set: a display, a comprehension, ``list(...)``..."""
+        if isinstance(e, _FRESH):
+            return True
+        return (
+            isinstance(e, ast.Call)
+            and isinstance(e.func, ast.Name)
+            and e.func.id in _CONSTRUCTORS
+            and e.func.id in self.builtins_ok
+        )
+
     def owner(self, node: ast.AST, fresh: set[str]) -> str | None:
         """The private name ``node`` is, if it is one."""
         return node.id if isinstance(node, ast.Name) and node.id in fresh else None
@@ -165,7 +178,7 @@ class _Analysis:
         if isinstance(s, ast.Assign):
             self.expr(s.value, fresh)
             t = s.targets[0]
-            if len(s.targets) == 1 and isinstance(t, ast.Name) and isinstance(s.value, _FRESH):
+            if len(s.targets) == 1 and isinstance(t, ast.Name) and self.fresh_value(s.value):
                 fresh.discard(t.id)
                 if t.id not in self.excluded:
                     fresh.add(t.id)
@@ -178,7 +191,7 @@ class _Analysis:
                 self.expr(s.value, fresh)
             if isinstance(s.target, ast.Name):
                 fresh.discard(s.target.id)
-                if isinstance(s.value, _FRESH) and s.target.id not in self.excluded:
+                if s.value is not None and self.fresh_value(s.value) and s.target.id not in self.excluded:
                     fresh.add(s.target.id)
             elif s.value is not None:
                 self.target(s.target, fresh)
