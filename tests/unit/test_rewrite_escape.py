@@ -136,6 +136,29 @@ SNIPPETS: dict[str, str] = {
             s.add(2)  # R
             return s
     """,
+    "escapes_by_yield_star_bound_method_and_self_store": """
+        def gen():
+            buf = []
+            buf.append(1)  # P
+            yield buf
+            buf.append(2)  # R
+        def run():
+            out = list(gen())
+            a = [3, 1]
+            print(*a, file=None) if False else None
+            a.sort()  # R
+            b = [2, 1]
+            push = b.append
+            push(0)
+            b.sort()  # R
+            c = [1]
+            c[0] = c
+            c.append(1)  # R
+            d = [1, 2]
+            e = sorted(d, key=d.index)
+            d.append(3)  # R
+            return out, a, len(b), len(c), e, d
+    """,
     "fresh_each_iteration": """
         def run():
             keep = []
