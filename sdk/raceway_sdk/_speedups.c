@@ -829,6 +829,8 @@ done:
  * reference), called with the same arguments: no frame of ours sits between them and the
  * caller, so ``_up`` means the same. */
 
+static PyObject *located(PyObject *locations, PyObject *skip, Py_ssize_t max, long up);
+
 /* _stacks.caller_location(up) as seen from the caller of the C function: a new reference,
  * or NULL with an error set. */
 static PyObject *
@@ -846,6 +848,18 @@ sync_location(long up)
     Py_ssize_t max = PyLong_AsSsize_t(maxo);
     if (max == -1 && PyErr_Occurred())
         return NULL;
+    /* owned while we allocate (a collection may let other threads run) */
+    Py_INCREF(locations);
+    Py_INCREF(skip);
+    PyObject *loc = located(locations, skip, max, up);
+    Py_DECREF(locations);
+    Py_DECREF(skip);
+    return loc;
+}
+
+static PyObject *
+located(PyObject *locations, PyObject *skip, Py_ssize_t max, long up)
+{
     PyFrameObject *f = PyEval_GetFrame(); /* borrowed: the caller's frame */
     Py_XINCREF(f);
     for (long i = 0; i < up && f != NULL; i++) {
