@@ -435,8 +435,10 @@ emit(PyObject *state, PyObject *ent, PyObject *key, PyObject *access_type, PyObj
     }
     else
         Py_INCREF(new_value);
-    int rc = -1;
-    PyObject *ext = NULL, *data = NULL, *entry = NULL, *ev = NULL, *id = NULL, *ts = NULL;
+    int rc = -1, owned = 0;
+    PyObject *ext = NULL, *data = NULL, *entry = NULL, *ev = NULL, *id = NULL, *ts = NULL,
+             *last = NULL;
+    PyObject *datas = NULL, *task = NULL, *vc = NULL, *func = NULL, *location = NULL;
     /* the metadata first: _meta() is Python (other threads may run meanwhile), every borrowed
      * read below happens after it, with no Python code in between */
     PyObject *meta = SLOT(state, T_meta);
@@ -456,24 +458,33 @@ emit(PyObject *state, PyObject *ent, PyObject *key, PyObject *access_type, PyObj
     }
     else
         Py_INCREF(meta);
-    PyObject *datas = SLOT(state, T_datas);
-    PyObject *task = SLOT(state, T_id);
-    PyObject *vc = SLOT(state, T_vc);
-    PyObject *func = SLOT(site, S_func);
-    PyObject *location = SLOT(site, S_location);
+    datas = SLOT(state, T_datas);
+    task = SLOT(state, T_id);
+    vc = SLOT(state, T_vc);
+    func = SLOT(site, S_func);
+    location = SLOT(site, S_location);
     if (datas == NULL || !PyDict_CheckExact(datas) || task == NULL || vc == NULL ||
         func == NULL || location == NULL) {
         Py_DECREF(meta);
         rc = 0;
         goto done;
     }
-    PyObject *last = PyDict_GetItemWithError(datas, site); /* borrowed */
+    /* owned from here: an allocation below may run the collector, whose finalizers may take
+     * a lock on this thread (a release replaces the task's clock) */
+    Py_INCREF(datas);
+    Py_INCREF(task);
+    Py_INCREF(vc);
+    Py_INCREF(func);
+    Py_INCREF(location);
+    owned = 1;
+    last = PyDict_GetItemWithError(datas, site); /* borrowed */
     if (last == NULL && PyErr_Occurred()) {
         Py_DECREF(meta);
         goto done;
     }
     if (last != NULL && (!PyTuple_CheckExact(last) || PyTuple_GET_SIZE(last) != 5))
         last = NULL;
+    Py_XINCREF(last); /* owned: see above */
     if (last != NULL && PyTuple_GET_ITEM(last, 0) == cached && PyTuple_GET_ITEM(last, 3) == stack) {
         ext = PyTuple_GET_ITEM(last, 4);
         Py_INCREF(ext);
@@ -528,6 +539,14 @@ emit(PyObject *state, PyObject *ent, PyObject *key, PyObject *access_type, PyObj
     Py_XDECREF(n);
     rc = 1;
 done:
+    if (owned) {
+        Py_DECREF(datas);
+        Py_DECREF(task);
+        Py_DECREF(vc);
+        Py_DECREF(func);
+        Py_DECREF(location);
+    }
+    Py_XDECREF(last);
     Py_DECREF(new_value);
     Py_XDECREF(ext);
     Py_XDECREF(data);
