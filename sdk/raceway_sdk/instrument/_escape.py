@@ -1,8 +1,9 @@
 """Which accesses touch a container that no other task can reach yet (escape analysis).
 
 A function that builds a list, dict or set itself (a display, a comprehension or a call of
-the ``list``/``dict``/``set`` builtin bound to a local name) holds the only reference to it until the name *escapes*: passed to a call, stored,
-returned, yielded, aliased, captured by a nested scope. Until then no other task can reach the
+the ``list``/``dict``/``set`` builtin, bound to a local name) holds the only reference to it
+until the name *escapes*: passed to a call, stored, returned, yielded, aliased, captured by a
+nested scope. Until then no other task can reach the
 object, so its accesses cannot race and the rewriter leaves them native: this is what
 ThreadSanitizer's LLVM pass does for stack allocations that are never captured. Nothing is lost
 for races: an object's contents are visible in full to whoever gets the reference once it is
