@@ -1380,12 +1380,14 @@ _speedups: Any = None
 
 
 def use_speedups(enable: bool = True) -> bool:
-    """Route accesses through the C ``hook_access`` (``enable``) or the Python one; returns
-    whether the C version is in use now. ``RACEWAY_PURE_PYTHON=1`` makes the default Python.
+    """Route accesses and sync events through the C ``hook_access``/``acquire``/``release``
+    (``enable``) or the Python ones; returns whether the C versions are in use now.
+    ``RACEWAY_PURE_PYTHON=1`` makes the default Python.
 
-    The C version handles the common cases (same-epoch repeats, emitting an access of a
-    shared object, holding back an access of a private one) and hands the rest to
-    ``_access_slow``; both produce the same events (the recorder tests run both ways).
+    The C versions handle the common cases (same-epoch repeats, emitting an access of a
+    shared object, holding back an access of a private one; a sync event of an object and task
+    seen before) and hand the rest to ``_access_slow`` / ``py_acquire`` / ``py_release``; both
+    produce the same events (the recorder tests run both ways).
     """
     global hook_access, acquire, release, _speedups
     if enable and _speedups is None:

@@ -33,21 +33,18 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
+from raceway_sdk.instrument import hooks as _hooks
+
 __all__ = ["private_accesses", "READERS"]
 
 _FRESH = (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
 #: builtins that return a new container of their own
 _CONSTRUCTORS = frozenset({"list", "dict", "set"})
 
-#: list / dict / set methods: C code that never stores the container itself anywhere
+#: the list / dict / set methods the hooks record (C code that never stores the container
+#: itself anywhere); the dunders are left out (``__iter__`` hands out an iterator on it)
 _METHODS = frozenset(
-    {
-        "append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "index",
-        "count", "copy", "get", "setdefault", "popitem", "update", "add", "discard",
-        "difference_update", "intersection_update", "symmetric_difference_update", "union",
-        "intersection", "difference", "symmetric_difference", "issubset", "issuperset",
-        "isdisjoint", "keys", "values", "items",
-    }
+    m for table in (_hooks._LIST, _hooks._DICT, _hooks._SET) for m in table if not m.startswith("__")
 )
 #: methods whose result keeps a reference to the container
 _VIEWS = frozenset({"keys", "values", "items"})
